@@ -1,0 +1,214 @@
+"""HTTP fetching: the only networked part of ingestion.
+
+`Fetcher.fetch` answers the questions a poller has: was it modified, where did it move,
+is it gone, when may we come back, and what went wrong, in words staff can act on. It never
+raises for a network or HTTP problem; it returns a FetchResult with `error` set.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from alerts.settings import Settings
+
+TRANSIENT_STATUSES = {500, 502, 503, 504}
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, application/json, "
+    "application/xml;q=0.9, text/xml;q=0.9, text/csv;q=0.8, text/plain;q=0.7, */*;q=0.5"
+)
+
+
+class _Transient(Exception):
+    """Raised inside the retry loop for failures worth another attempt."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+@dataclass
+class FetchResult:
+    url: str  # the URL asked for
+    status: int | None = None
+    body: bytes | None = None
+    final_url: str | None = None  # after redirects
+    permanent_url: str | None = None  # set when every redirect was permanent (301/308)
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    retry_after: float | None = None  # seconds, from Retry-After
+    max_age: float | None = None  # seconds, from Cache-Control / Expires
+    content_type: str | None = None
+    error: str | None = None
+    error_kind: str | None = None  # timeout | connect | http | too-large | redirects | ...
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.not_modified or self.body is not None)
+
+
+class Fetcher:
+    """A shared httpx client with the service's limits; thread-safe."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
+        self.settings = settings
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
+            follow_redirects=True,
+            max_redirects=settings.http_max_redirects,
+            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None):
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        result = FetchResult(url=url)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.http_retries + 1),
+            wait=wait_exponential(multiplier=self.settings.http_backoff, max=30),
+            retry=retry_if_exception_type(_Transient),
+            reraise=False,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    result.attempts += 1
+                    self._attempt(url, headers, result)
+        except RetryError as error:
+            failure = error.last_attempt.exception()
+            result.error, result.error_kind = str(failure), failure.kind
+            result.status = failure.status
+        return result
+
+    def _attempt(self, url: str, headers: dict[str, str], result: FetchResult) -> None:
+        try:
+            with self.client.stream("GET", url, headers=headers) as response:
+                self._read_response(response, result)
+        except httpx.TooManyRedirects:
+            result.error_kind = "redirects"
+            result.error = f"more than {self.settings.http_max_redirects} redirects"
+        except httpx.TimeoutException as error:
+            raise _Transient(f"timed out ({type(error).__name__})", "timeout") from None
+        except httpx.TransportError as error:
+            raise _Transient(f"connection failed: {error}", "connect") from None
+
+    def _read_response(self, response: httpx.Response, result: FetchResult) -> None:
+        result.status = response.status_code
+        result.final_url = str(response.url)
+        result.permanent_url = _permanent_target(response)
+        _read_cache_headers(response, result)
+        status = response.status_code
+        if status == 304:
+            result.not_modified = True
+        elif status == 410:
+            result.gone, result.error_kind = True, "gone"
+            result.error = "410 Gone: the publisher removed this feed"
+        elif status == 429:
+            result.error_kind = "rate-limited"
+            result.error = "429 Too Many Requests" + _retry_note(result.retry_after)
+        elif status in TRANSIENT_STATUSES:
+            raise _Transient(f"HTTP {status} {response.reason_phrase}", "http", status)
+        elif status >= 400:
+            result.error_kind = "http"
+            result.error = f"HTTP {status} {response.reason_phrase}"
+        else:
+            self._read_body(response, result)
+
+    def _read_body(self, response: httpx.Response, result: FetchResult) -> None:
+        """Read under the size cap (decompressed bytes count: gzip bombs stop early) and
+        under the total deadline (slow drips stop too)."""
+        limit = self.settings.http_max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            result.error_kind, result.error = "too-large", _too_large(int(declared), limit)
+            return
+        deadline = time.monotonic() + self.settings.http_total_timeout
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                result.error_kind, result.error = "too-large", _too_large(size, limit)
+                return
+            if time.monotonic() > deadline:
+                raise _Transient(
+                    f"download exceeded {self.settings.http_total_timeout:g}s", "timeout"
+                )
+            chunks.append(chunk)
+        result.body = b"".join(chunks)
+        result.etag = response.headers.get("ETag")
+        result.last_modified = response.headers.get("Last-Modified")
+        result.content_type = response.headers.get("Content-Type")
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"body larger than the {limit:,} byte limit ({size:,}+ bytes)"
+
+
+def _retry_note(seconds: float | None) -> str:
+    return f"; retry after {seconds:g}s" if seconds is not None else ""
+
+
+def _permanent_target(response: httpx.Response) -> str | None:
+    """The new address when every hop was a permanent redirect (301/308)."""
+    if response.history and all(hop.status_code in (301, 308) for hop in response.history):
+        return str(response.url)
+    return None
+
+
+def _read_cache_headers(response: httpx.Response, result: FetchResult) -> None:
+    result.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    result.max_age = parse_max_age(
+        response.headers.get("Cache-Control"), response.headers.get("Expires")
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def parse_max_age(
+    cache_control: str | None, expires: str | None, *, now: datetime | None = None
+) -> float | None:
+    """Freshness lifetime in seconds from Cache-Control max-age (preferred) or Expires."""
+    if cache_control:
+        match = re.search(r"(?:^|,)\s*max-age\s*=\s*(\d+)", cache_control, re.I)
+        if match:
+            return float(match.group(1))
+    if expires:
+        return parse_retry_after(expires, now=now)
+    return None

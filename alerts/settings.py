@@ -1,0 +1,115 @@
+"""Settings from the environment (prefix ALERTS_), validated once at start-up.
+
+Every setting is described here once; `alerts config` prints them with secrets masked and
+the README's configuration table lists the same fields.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_USER_AGENT = (
+    "sme-alerts/0.1 (threat-alert service for SMEs; +https://github.com/sme-alerts/sme-alerts)"
+)
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message names each variable at fault."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTS_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///var/alerts.sqlite3",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    feeds_file: Path = Field(Path("feeds.yaml"), description="The feed registry (YAML)")
+    data_dir: Path = Field(Path("var"), description="Working files: SQLite database, outbox")
+    host: str = Field("127.0.0.1", description="Address the web app listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port the web app listens on")
+    http_timeout: float = Field(20.0, gt=0, le=300, description="Per-request timeout (s)")
+    http_total_timeout: float = Field(
+        120.0, gt=0, le=3600, description="Deadline for a whole download, slow drips included (s)"
+    )
+    http_max_bytes: int = Field(
+        50_000_000, ge=1024, description="Largest feed body accepted, after decompression"
+    )
+    http_max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per fetch")
+    http_retries: int = Field(2, ge=0, le=10, description="Retries of a transient fetch failure")
+    http_backoff: float = Field(1.0, ge=0, le=60, description="First retry delay (s), doubling")
+    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent to publishers")
+    poll_workers: int = Field(4, ge=1, le=32, description="Feeds fetched in parallel")
+    max_documents_per_poll: int = Field(
+        200, ge=0, le=100_000, description="Linked documents (CSAF, CVE) fetched per feed poll"
+    )
+    max_backoff_seconds: int = Field(
+        86_400, ge=60, description="Longest wait before retrying a failing feed (s)"
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = Field(False, description="Write logs as JSON lines")
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (secret)")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    def resolved_database_url(self) -> str:
+        """The SQLite default lives in data_dir, created on demand."""
+        if self.database_url == "sqlite:///var/alerts.sqlite3":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.data_dir / 'alerts.sqlite3'}"
+        return self.database_url
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text, secrets and passwords masked: safe to print or log."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "********" if value.get_secret_value() else ""
+            elif name == "database_url":
+                shown[name] = mask_url(value)
+            else:
+                shown[name] = "" if value is None else str(value)
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate; raise SettingsError naming every bad ALERTS_* variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            lines.append(f"ALERTS_{field.upper()}: {problem['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
