@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-fast bench lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: the service on its embedded defaults (SQLite in ./var, http://127.0.0.1:8000)
+run: $(STAMP)
+	$(BIN)/alerts run
+
+## test: the whole suite, against SQLite and (when reachable or CI=true) PostgreSQL
+test: $(STAMP)
+	$(BIN)/pytest
+
+## bench: every benchmark under bench/, one JSON line per measurement
+bench: $(STAMP)
+	@for module in $$(ls bench/*.py | grep -v __init__ | sed 's|/|.|; s|\.py$$||'); do \
+		$(BIN)/python -m $$module || exit 1; \
+	done
+
+lint: $(STAMP)
+	$(BIN)/ruff check alerts subscribers tests bench
+	$(BIN)/ruff format --check alerts subscribers tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format alerts subscribers tests bench
+	$(BIN)/ruff check --fix alerts subscribers tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,53 @@
+"""`alerts run`: the web app and the feed scheduler in one process."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerts.feeds import Registry
+from alerts.ingest.poller import Poller
+from alerts.settings import Settings
+from alerts.store import Database
+from alerts.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def start_scheduler(poller: Poller) -> BackgroundScheduler:
+    """Every minute, poll the feeds that are due; never two runs of the job at once."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        poller.poll_due,
+        "interval",
+        minutes=1,
+        id="poll-due",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=None,
+    )
+    scheduler.start()
+    scheduler.modify_job("poll-due", next_run_time=_soon())
+    return scheduler
+
+
+def _soon():
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(seconds=2)
+
+
+def serve(settings: Settings, database: Database, registry: Registry) -> None:
+    log.info("settings: %s", settings.masked())
+    poller = Poller(database, settings, registry)
+    scheduler = start_scheduler(poller)
+    app = create_app(settings, database)
+    log.info("web app on http://%s:%s", settings.host, settings.port)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        scheduler.shutdown(wait=True)
+        poller.close()
+        database.dispose()

@@ -1,0 +1,103 @@
+"""FastAPI app: health, the advisory list (HTML) and its JSON twin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+
+from alerts.queries import AdvisoryFilter, count_advisories, feed_health, list_advisories
+from alerts.settings import Settings
+from alerts.store import Database
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+PAGE_SIZE = 50
+
+
+def create_app(settings: Settings, database: Database) -> FastAPI:
+    app = FastAPI(title="SME threat alerts", docs_url=None, redoc_url=None)
+    templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            with database.session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as error:  # any database failure means not ready
+            return JSONResponse({"status": "unavailable", "database": str(error)[:200]}, 503)
+        return JSONResponse({"status": "ok", "database": database.dialect})
+
+    @app.get("/api/advisories")
+    def api_advisories(
+        source: str | None = Query(None, max_length=100),
+        cve: str | None = Query(None, max_length=30),
+        q: str | None = Query(None, max_length=200),
+        page: int = Query(1, ge=1, le=10_000),
+    ) -> dict:
+        filters = AdvisoryFilter(source=source, cve=cve, text=q)
+        with database.session() as session:
+            rows = list_advisories(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            return {
+                "total": count_advisories(session, filters),
+                "page": page,
+                "items": [_as_json(a) for a in rows],
+            }
+
+    @app.get("/", response_class=HTMLResponse)
+    @app.get("/advisories", response_class=HTMLResponse)
+    def advisories_page(
+        request: Request,
+        source: str | None = Query(None, max_length=100),
+        cve: str | None = Query(None, max_length=30),
+        q: str | None = Query(None, max_length=200),
+        page: int = Query(1, ge=1, le=10_000),
+    ):
+        filters = AdvisoryFilter(source=source or None, cve=cve or None, text=q or None)
+        with database.session() as session:
+            rows = list_advisories(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            total = count_advisories(session, filters)
+            feeds = feed_health(session)
+        return templates.TemplateResponse(
+            request,
+            "advisories.html",
+            {
+                "advisories": rows,
+                "total": total,
+                "page": page,
+                "page_size": PAGE_SIZE,
+                "filters": {"source": source or "", "cve": cve or "", "q": q or ""},
+                "feeds": feeds,
+                "now": datetime.now(UTC),
+            },
+        )
+
+    @app.exception_handler(HTTPException)
+    def http_error(_request: Request, error: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+    return app
+
+
+def _as_json(a) -> dict:
+    return {
+        "id": a.uid,
+        "source": a.source,
+        "title": a.title,
+        "url": a.url,
+        "kind": a.kind,
+        "published": a.published.isoformat() if a.published else None,
+        "cve_ids": a.cve_ids,
+        "known_exploited": a.known_exploited,
+        "cvss_score": a.cvss_score,
+        "vendors": a.vendors,
+        "products": a.products,
+        "summary": a.summary_text[:500],
+    }
