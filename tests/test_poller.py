@@ -1,0 +1,312 @@
+"""Polling end to end: feed server on 127.0.0.1 -> httpx -> parser -> database."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from alerts.feeds import parse_registry
+from alerts.ingest.poller import Poller, ingest_file
+from alerts.models import Advisory, Feed, PollRun
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Voorbeeld-CERT</title><link>https://cert.example.be/</link>
+<language>nl-BE</language>
+{items}
+</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>https://cert.example.be/advisories/{id}</link>
+<guid>https://cert.example.be/advisories/{id}</guid><pubDate>Wed, 01 Jul 2026 09:00:00 +0200</pubDate>
+<description>Kritieke kwetsbaarheid {cve} in ExampleVPN wordt actief misbruikt.</description></item>"""
+
+
+def rss(*ids: int, title="Waarschuwing ExampleVPN") -> bytes:
+    items = "".join(
+        ITEM.format(id=i, title=f"{title} #{i}", cve=f"CVE-2026-{10000 + i}") for i in ids
+    )
+    return RSS.format(items=items).encode()
+
+
+def csaf_doc(tracking_id: str, updated: str) -> bytes:
+    return json.dumps(
+        {
+            "document": {
+                "category": "csaf_security_advisory",
+                "csaf_version": "2.0",
+                "lang": "en",
+                "title": f"ExampleNAS remote code execution ({tracking_id})",
+                "publisher": {
+                    "category": "vendor",
+                    "name": "ExampleNAS Inc.",
+                    "namespace": "https://nas.example.com",
+                },
+                "notes": [{"category": "summary", "text": "Update ExampleNAS OS to 5.2.1."}],
+                "tracking": {
+                    "id": tracking_id,
+                    "status": "final",
+                    "version": "2",
+                    "initial_release_date": "2026-06-01T10:00:00Z",
+                    "current_release_date": updated,
+                    "revision_history": [{"date": updated, "number": "2", "summary": "x"}],
+                },
+            },
+            "vulnerabilities": [{"cve": "CVE-2026-20001"}],
+        }
+    ).encode()
+
+
+def rolie(server, entries: list[tuple[str, str]]) -> bytes:
+    return json.dumps(
+        {
+            "feed": {
+                "id": "example-csaf-feed",
+                "title": "ExampleNAS CSAF feed",
+                "updated": "2026-07-01T00:00:00Z",
+                "entry": [
+                    {
+                        "id": tid,
+                        "title": f"Advisory {tid}",
+                        "published": "2026-06-01T10:00:00Z",
+                        "updated": updated,
+                        "link": [{"rel": "self", "href": server.url(f"/csaf/{tid.lower()}.json")}],
+                        "format": {
+                            "schema": "https://docs.oasis-open.org/csaf/csaf/v2.0/csaf_json_schema.json",
+                            "version": "2.0",
+                        },
+                        "content": {
+                            "type": "application/json",
+                            "src": server.url(f"/csaf/{tid.lower()}.json"),
+                        },
+                    }
+                    for tid, updated in entries
+                ],
+            }
+        }
+    ).encode()
+
+
+def registry_for(server, *feeds: tuple[str, str, str]):
+    lines = ["feeds:"]
+    for name, path, format in feeds:
+        lines += [
+            f"  - name: {name}",
+            f"    title: {name}",
+            f"    url: {server.url(path)}",
+            f"    format: {format}",
+            "    language: nl",
+            "    category: cert",
+            "    interval: 1h",
+        ]
+    return parse_registry("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def make_poller(database, settings):
+    pollers = []
+
+    def make(registry):
+        poller = Poller(database, settings, registry)
+        pollers.append(poller)
+        return poller
+
+    yield make
+    for poller in pollers:
+        poller.close()
+
+
+def feed_row(database, name) -> Feed:
+    with database.session() as session:
+        return session.execute(select(Feed).where(Feed.name == name)).scalar_one()
+
+
+def advisory_count(database, source=None) -> int:
+    query = select(func.count()).select_from(Advisory)
+    if source:
+        query = query.where(Advisory.source == source)
+    with database.session() as session:
+        return session.scalar(query)
+
+
+def test_poll_stores_new_items_then_conditional_repoll_is_free(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1, 2, 3), etag='"a"')
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    [first] = poller.poll_feeds(["cert"])
+    assert (first.status, first.new) == ("ok", 3)
+    [second] = poller.poll_feeds(["cert"])
+    assert second.status == "not-modified" and second.new == 0
+    assert advisory_count(database) == 3
+    feed = feed_row(database, "cert")
+    assert feed.etag == '"a"' and feed.consecutive_failures == 0 and feed.last_success_at
+    assert feed.next_poll_at > datetime.now(UTC) + timedelta(minutes=55)
+    assert feed.polling_until is None
+
+
+def test_updated_items_are_revisions(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1, 2))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    poller.poll_feeds(["cert"])
+    feed_server.add("/rss", body=rss(1, 2, 3, title="[Update] Waarschuwing ExampleVPN"))
+    [summary] = poller.poll_feeds(["cert"])
+    assert (summary.new, summary.updated, summary.unchanged) == (1, 2, 0)
+    assert advisory_count(database) == 3
+
+
+def test_one_broken_feed_never_stops_the_others(feed_server, make_poller, database):
+    feed_server.add("/good", body=rss(1))
+    feed_server.add("/broken", body=b"<rss><channel><item><title>cut off")
+    feed_server.add("/error", status=500)
+    registry = registry_for(
+        feed_server,
+        ("good", "/good", "rss"),
+        ("broken", "/broken", "rss"),
+        ("error", "/error", "rss"),
+        ("missing", "/nope", "rss"),
+    )
+    poller = make_poller(registry)
+    results = {s.source: s for s in poller.poll_due()}
+    assert results["good"].status == "ok" and results["good"].new == 1
+    for name in ("broken", "error", "missing"):
+        assert results[name].status == "error" and results[name].errors
+        assert feed_row(database, name).consecutive_failures == 1
+        assert feed_row(database, name).last_error
+    assert "404" in feed_row(database, "missing").last_error
+
+
+def test_a_failing_feed_backs_off_and_its_counter_resets_on_success(
+    feed_server, make_poller, database
+):
+    feed_server.add("/flaky", status=500)
+    poller = make_poller(registry_for(feed_server, ("flaky", "/flaky", "rss")))
+    poller.poll_feeds(["flaky"])
+    poller.poll_feeds(["flaky"])
+    feed = feed_row(database, "flaky")
+    assert feed.consecutive_failures == 2
+    assert feed.next_poll_at > datetime.now(UTC) + timedelta(minutes=115)  # 2 x interval
+    feed_server.add("/flaky", body=rss(1))
+    poller.poll_feeds(["flaky"])
+    feed = feed_row(database, "flaky")
+    assert feed.consecutive_failures == 0 and feed.last_error is None
+
+
+def test_a_malformed_document_loses_nothing_already_stored(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1, 2))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    poller.poll_feeds(["cert"])
+    feed_server.add("/rss", body=b"<html><body>maintenance</body></html>", content_type="text/html")
+    [summary] = poller.poll_feeds(["cert"])
+    assert summary.status == "error"
+    assert advisory_count(database) == 2
+
+
+def test_gone_feeds_are_disabled(feed_server, make_poller, database):
+    feed_server.add("/old", status=410)
+    poller = make_poller(registry_for(feed_server, ("old", "/old", "rss")))
+    [summary] = poller.poll_feeds(["old"])
+    assert summary.status == "gone"
+    assert feed_row(database, "old").disabled_reason == "410 Gone"
+    [again] = poller.poll_feeds(["old"])
+    assert again.status == "skipped"
+    assert len(feed_server.hits("/old")) == 1
+
+
+def test_permanent_redirect_updates_the_stored_url(feed_server, make_poller, database):
+    new = feed_server.add("/new", body=rss(1))
+    feed_server.add("/old", status=308, location=new)
+    poller = make_poller(registry_for(feed_server, ("moved", "/old", "rss")))
+    poller.poll_feeds(["moved"])
+    assert feed_row(database, "moved").current_url == new
+    poller.poll_feeds(["moved"])
+    assert len(feed_server.hits("/old")) == 1  # the second poll went straight to /new
+
+
+def test_retry_after_sets_the_next_poll(feed_server, make_poller, database):
+    feed_server.add("/busy", status=429, headers={"Retry-After": "86400"})
+    poller = make_poller(registry_for(feed_server, ("busy", "/busy", "rss")))
+    poller.poll_feeds(["busy"])
+    assert feed_row(database, "busy").next_poll_at > datetime.now(UTC) + timedelta(hours=23)
+
+
+def test_cache_control_stretches_the_interval(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1), headers={"Cache-Control": "max-age=14400"})
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    poller.poll_feeds(["cert"])
+    assert feed_row(database, "cert").next_poll_at > datetime.now(UTC) + timedelta(hours=3.9)
+
+
+def test_only_due_feeds_are_polled(feed_server, make_poller):
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    assert [s.source for s in poller.poll_due()] == ["cert"]
+    assert poller.poll_due() == []  # next poll is an hour away
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert [s.source for s in poller.poll_due(now=later)] == ["cert"]
+
+
+def test_a_claimed_feed_is_not_polled_twice(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    now = datetime.now(UTC)
+    assert poller._claim("cert", now, force=True)
+    assert not poller._claim("cert", now, force=True)  # another poller holds the lease
+    [summary] = poller.poll_feeds(["cert"])
+    assert summary.status == "skipped"
+    assert poller._claim("cert", now + timedelta(minutes=11), force=True)  # lease expired
+
+
+def test_csaf_rolie_feed_fetches_its_documents(feed_server, make_poller, database):
+    entries = [("EXA-2026-001", "2026-06-02T10:00:00Z"), ("EXA-2026-002", "2026-06-03T10:00:00Z")]
+    feed_server.add(
+        "/rolie.json", body=rolie(feed_server, entries), content_type="application/json"
+    )
+    for tid, updated in entries:
+        feed_server.add(f"/csaf/{tid.lower()}.json", body=csaf_doc(tid, updated))
+    poller = make_poller(registry_for(feed_server, ("vendor", "/rolie.json", "csaf-rolie")))
+    [summary] = poller.poll_feeds(["vendor"])
+    assert summary.status == "ok" and summary.documents == 2, summary
+    with database.session() as session:
+        rows = session.scalars(select(Advisory).order_by(Advisory.item_id)).all()
+        assert [r.item_id for r in rows] == ["EXA-2026-001", "EXA-2026-002"]
+        assert all(not r.is_stub and r.cve_ids == ["CVE-2026-20001"] for r in rows)
+    feed_server.requests.clear()
+    [again] = poller.poll_feeds(["vendor"])
+    assert again.documents == 0  # stored documents are as new as the feed says: not fetched
+    assert not feed_server.hits("/csaf/exa-2026-001.json")
+
+
+def test_broken_linked_document_is_a_warning_not_a_failure(feed_server, make_poller, database):
+    entries = [("EXA-2026-001", "2026-06-02T10:00:00Z"), ("EXA-2026-002", "2026-06-03T10:00:00Z")]
+    feed_server.add("/rolie.json", body=rolie(feed_server, entries))
+    feed_server.add("/csaf/exa-2026-001.json", body=csaf_doc("EXA-2026-001", entries[0][1]))
+    feed_server.add("/csaf/exa-2026-002.json", body=b"{not json")
+    poller = make_poller(registry_for(feed_server, ("vendor", "/rolie.json", "csaf-rolie")))
+    [summary] = poller.poll_feeds(["vendor"])
+    assert summary.status == "ok"
+    assert any("exa-2026-002" in w for w in summary.warnings)
+    with database.session() as session:
+        stub = session.scalars(select(Advisory).where(Advisory.item_id == "EXA-2026-002")).one()
+        assert stub.is_stub  # the feed entry is kept until the document can be read
+
+
+def test_poll_runs_are_recorded(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    poller.poll_feeds(["cert"])
+    with database.session() as session:
+        run = session.scalars(select(PollRun)).one()
+        assert (run.source, run.status, run.new, run.http_status) == ("cert", "ok", 1, 200)
+
+
+def test_ingest_file_reports_errors_and_stores_nothing(tmp_path, database):
+    path = tmp_path / "broken.json"
+    path.write_text("{broken")
+    summary = ingest_file(database, path, format="cisa-kev")
+    assert summary.status == "error" and "JSON" in summary.errors[0]
+    assert advisory_count(database) == 0
+
+
+def test_ingest_file_detects_the_format(tmp_path, database):
+    path = tmp_path / "feed.xml"
+    path.write_bytes(rss(1, 2))
+    summary = ingest_file(database, path)
+    assert summary.status == "ok" and summary.new == 2
+    assert advisory_count(database, "file:feed.xml") == 2
