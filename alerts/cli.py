@@ -233,7 +233,7 @@ def advisories_list(
         others = sources_for_cves(session, sorted({c for a in rows for c in a.cve_ids}))
         if as_json:
             for advisory in rows:
-                console.print_json(json.dumps(_advisory_json(advisory)), highlight=False)
+                typer.echo(json.dumps(_advisory_json(advisory), ensure_ascii=False))
             return
         console.print(_advisory_table(rows, others))
     console.print(f"{len(rows)} of {total} advisories")

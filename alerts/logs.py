@@ -48,4 +48,5 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         handler = RichHandler(show_path=False, rich_tracebacks=True)
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "alembic", "apscheduler.executors"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
