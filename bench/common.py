@@ -1,0 +1,49 @@
+"""Shared helpers for benchmarks: timing medians and one JSON line per measurement."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FEEDS = Path(os.environ.get("ALERTS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "feeds"
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def time_runs(action: Callable[[], object], runs: int = RUNS) -> list[float]:
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def emit(bench: str, n: int, timings: list[float], **extra) -> None:
+    median = statistics.median(timings)
+    line = {
+        "bench": bench,
+        "n": n,
+        "seconds": round(median, 4),
+        "min": round(min(timings), 4),
+        "max": round(max(timings), 4),
+        "runs": len(timings),
+        "per_second": round(n / median, 1) if median else None,
+        "peak_rss_mb": peak_rss_mb(),
+    } | extra
+    print(json.dumps(line), flush=True)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
