@@ -77,13 +77,27 @@ def migrate() -> None:
 
 
 @app.command()
-def config() -> None:
-    """Show the effective settings, secrets masked."""
+def config(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The README table")] = False,
+) -> None:
+    """Show the effective settings, secrets masked (or the documentation table)."""
+    if markdown:
+        typer.echo(settings_markdown())
+        return
     settings = _settings()
     table = Table("setting", "environment variable", "value")
     for name, value in settings.masked().items():
         table.add_row(name, f"ALERTS_{name.upper()}", value)
     console.print(table)
+
+
+def settings_markdown() -> str:
+    """Every setting with its default and meaning, from the one place they are described."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default is None else str(field.default)
+        lines.append(f"| `ALERTS_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- feeds
@@ -366,5 +380,3 @@ def epss_load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
-
-

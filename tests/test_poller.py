@@ -16,8 +16,10 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
 {items}
 </channel></rss>"""
 ITEM = """<item><title>{title}</title><link>https://cert.example.be/advisories/{id}</link>
-<guid>https://cert.example.be/advisories/{id}</guid><pubDate>Wed, 01 Jul 2026 09:00:00 +0200</pubDate>
-<description>Kritieke kwetsbaarheid {cve} in ExampleVPN wordt actief misbruikt.</description></item>"""
+<guid>https://cert.example.be/advisories/{id}</guid>
+<pubDate>Wed, 01 Jul 2026 09:00:00 +0200</pubDate>
+<description>Kritieke kwetsbaarheid {cve} in ExampleVPN wordt actief misbruikt.</description>
+</item>"""
 
 
 def rss(*ids: int, title="Waarschuwing ExampleVPN") -> bytes:

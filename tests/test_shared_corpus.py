@@ -33,7 +33,7 @@ def corpus() -> list[str]:
 def parse_file(relative: str):
     path = require_shared() / relative
     data = path.read_bytes()
-    return parsers.parse(data, detect_format(data, path.name), path.as_uri())
+    return parsers.parse(data, detect_format(data, path.name))
 
 
 @pytest.mark.parametrize("relative", corpus())

@@ -10,6 +10,8 @@ from alerts.ingest.records import MalformedDocument, UnsupportedDocument
 
 GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 4096
+_INDEX_LINE = r"[\w./:-]+\.json"
+_CHANGES_LINE = r'"?[\w./:-]+\.json"?\s*,\s*"?[\dT:.Z+-]+"?'
 
 
 def detect_format(data: bytes, filename: str | None = None) -> str:
@@ -47,14 +49,21 @@ def _looks_like_epss_csv(text: str) -> bool:
 def _detect_text(text: str, filename: str) -> str:
     if _looks_like_epss_csv(text):
         return "epss-csv"
-    first = text.splitlines()[0].strip()
-    if re.fullmatch(r'"?[\w./-]+\.json"?\s*,\s*"?[\dT:.Z+-]+"?', first):
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    content = [line for line in lines if not line.startswith("#")][:5]
+    if _mostly(content, _CHANGES_LINE):
         return "csaf-changes"
-    if re.fullmatch(r"[\w./-]+\.json", first):
-        return "csaf-index"
-    if filename.lower().endswith(".md") or first.startswith("#"):
+    if _mostly(content, _INDEX_LINE):
+        return "csaf-index"  # index.txt may start with comment lines
+    if filename.lower().endswith(".md") or lines[0].startswith("#"):
         return "cnw-markdown"
     raise UnsupportedDocument("plain text that is not a known advisory format")
+
+
+def _mostly(lines: list[str], pattern: str) -> bool:
+    """The first line and most of the others match: a listing with a stray line or two."""
+    matches = [bool(re.fullmatch(pattern, line)) for line in lines]
+    return bool(matches) and matches[0] and sum(matches) * 2 > len(matches)
 
 
 def _detect_xml(text: str) -> str:
@@ -114,6 +123,6 @@ def _detect_json_object(doc: dict) -> str:
 
 def _is_euvd_page(doc: dict) -> bool:
     items = doc.get("items")
-    return isinstance(items, list) and bool(items) and str(items[0].get("id", "")).startswith(
-        "EUVD-"
+    return (
+        isinstance(items, list) and bool(items) and str(items[0].get("id", "")).startswith("EUVD-")
     )

@@ -118,7 +118,10 @@ def html_to_text(fragment: str | None) -> str:
     text = fragment
     if "&lt;" in text and "<" not in text:
         text = html.unescape(text)  # entity-escaped HTML, as in CISA's descriptions
-    text = re.sub(r"(?i)<\s*br\s*/?>|</\s*(p|div|li|tr|h[1-6]|table|ul|ol)\s*>", "\n", text)
+    # Keep the closing tags (the cleaner needs them to keep text in order) and add breaks.
+    text = re.sub(r"(?i)<\s*br\s*/?>", "\n", text)
+    text = re.sub(r"(?i)(</\s*(?:p|div|li|tr|h[1-6]|table|ul|ol)\s*>)", "\\1\n", text)
+    text = re.sub(r"(?i)(</\s*t[dh]\s*>)", "\\1 ", text)
     text = nh3.clean(text, tags=set())
     return tidy_text(html.unescape(text))
 
@@ -164,9 +167,7 @@ def text_to_html(text: str | None) -> str:
     if not text:
         return ""
     paragraphs = [p for p in tidy_text(text).split("\n\n") if p]
-    return "".join(
-        "<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
 def shorten(text: str, limit: int = 4000) -> str:

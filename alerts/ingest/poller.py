@@ -331,7 +331,7 @@ def ingest_file(
     try:
         data = path.read_bytes()
         kind = format or detect_format(data, path.name)
-        result = parsers.parse(data, kind, path.resolve().as_uri())
+        result = parsers.parse(data, kind, None)  # links stay relative: a file has no URL
     except OSError as error:
         summary.status, summary.errors = "error", [f"cannot read {path}: {error.strerror}"]
         return summary

@@ -5,10 +5,11 @@ Revises:
 Create Date: 2026-11-27 17:01:39.462691
 """
 
-from alembic import op
 import sqlalchemy as sa
-import alerts.models
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import alerts.models
 
 revision = "0001"
 down_revision = None
