@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -16,10 +18,22 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=to_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=8, max_overflow=8, json_serializer=to_json
+    )
+
+
+def to_json(value: Any) -> str:
+    """JSON columns accept dates (as ISO text) so callers need no defensive copies.
+
+    orjson: JSON encoding of raw documents was the largest cost of storing advisories."""
+    return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode("utf-8")
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -94,13 +95,16 @@ def row_values(record: AdvisoryRecord) -> dict[str, Any]:
         "products": list(record.products),
         "known_exploited": bool(record.known_exploited),
         "is_stub": bool(record.facts.get("stub")),
-        "facts": _jsonable(record.facts),
+        "facts": record.facts,
     }
 
 
 def content_hash(values: dict[str, Any]) -> str:
-    text = json.dumps({k: values[k] for k in CONTENT_FIELDS}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    content = {k: values[k] for k in CONTENT_FIELDS}
+    encoded = orjson.dumps(
+        content, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    )
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def store_records(
@@ -185,7 +189,7 @@ def _insert_new(
                 "source": source,
                 "item_id": record.item_id,
                 "item_key": key,
-                "raw": _jsonable(record.raw),
+                "raw": record.raw,
                 "content_hash": content_hash(values),
                 "revision": 1,
                 "first_seen_at": now,
@@ -194,9 +198,9 @@ def _insert_new(
         )
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(Advisory)
+        insert(Advisory.__table__)  # Core, not ORM: bulk inserts without per-row ORM work
         .on_conflict_do_nothing(index_elements=["source", "item_key"])
-        .returning(Advisory.id, Advisory.item_key)
+        .returning(Advisory.__table__.c.id, Advisory.__table__.c.item_key)
     )
     inserted = session.execute(statement, rows).all()
     _link_cves(session, [(row_id, fresh[key][1]["cve_ids"]) for row_id, key in inserted])
