@@ -13,6 +13,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FEEDS = Path(os.environ.get("ALERTS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "feeds"
+if "ALERTS_SHARED_DATA" not in os.environ:  # also look next to the folders above the checkout
+    SHARED_FEEDS = next(
+        (p / "shared/data/feeds" for p in ROOT.parents if (p / "shared/data/feeds").is_dir()),
+        SHARED_FEEDS,
+    )
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 

@@ -9,7 +9,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-SHARED_DATA = Path(os.environ.get("ALERTS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _find_shared_data() -> Path:
+    """../shared/data next to the checkout (or next to any folder above it)."""
+    if "ALERTS_SHARED_DATA" in os.environ:
+        return Path(os.environ["ALERTS_SHARED_DATA"])
+    for folder in ROOT.parents:
+        if (folder / "shared" / "data" / "feeds").is_dir():
+            return folder / "shared" / "data"
+    return ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA = _find_shared_data()
 SHARED_FEEDS = SHARED_DATA / "feeds"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
