@@ -46,7 +46,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler = RichHandler(show_path=False, rich_tracebacks=True)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("httpx", "alembic", "apscheduler.executors"):
+    for noisy in ("httpx", "alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -852,9 +852,9 @@ def test_sample_provider_metadata(read_fixture):
     assert [link.url for link in result.links] == [
         f"{BRUSSELSOFT}/clear/changes.csv",
         f"{BRUSSELSOFT}/clear/brusselsoft-feed-tlp-clear.json",
-        f"{BRUSSELSOFT}/green/brusselsoft-feed-tlp-green.json",
     ]
-    assert result.links[2].title == "GREEN"
+    # A public service reads only TLP:CLEAR/WHITE: the GREEN feed is named and skipped.
+    assert result.warnings == ["ROLIE feed marked TLP:GREEN skipped (not public)"]
 
 
 # ----------------------------------------------------------------------------- malformed

@@ -312,3 +312,60 @@ def test_ingest_file_detects_the_format(tmp_path, database):
     summary = ingest_file(database, path)
     assert summary.status == "ok" and summary.new == 2
     assert advisory_count(database, "file:feed.xml") == 2
+
+
+def test_provider_metadata_discovery_reaches_the_documents(feed_server, make_poller, database):
+    """provider-metadata.json -> its directory's changes.csv -> the CSAF documents."""
+    feed_server.add(
+        "/.well-known/csaf/provider-metadata.json",
+        body=json.dumps(
+            {
+                "canonical_url": feed_server.url("/.well-known/csaf/provider-metadata.json"),
+                "metadata_version": "2.0",
+                "role": "csaf_trusted_provider",
+                "publisher": {
+                    "category": "vendor",
+                    "name": "ExampleNAS Inc.",
+                    "namespace": "https://nas.example.com",
+                },
+                "distributions": [{"directory_url": feed_server.url("/csaf/white/")}],
+            }
+        ).encode(),
+    )
+    feed_server.add(
+        "/csaf/white/changes.csv",
+        content_type="text/csv",
+        body=(
+            b'"2026/exa-2026-001.json","2026-06-02T10:00:00Z"\n'
+            b'"2026/exa-2026-002.json","2026-06-03T10:00:00Z"\n'
+        ),
+    )
+    feed_server.add(
+        "/csaf/white/2026/exa-2026-001.json", body=csaf_doc("EXA-2026-001", "2026-06-02T10:00:00Z")
+    )
+    feed_server.add(
+        "/csaf/white/2026/exa-2026-002.json", body=csaf_doc("EXA-2026-002", "2026-06-03T10:00:00Z")
+    )
+    registry = registry_for(
+        feed_server, ("nas", "/.well-known/csaf/provider-metadata.json", "csaf-provider")
+    )
+    [summary] = make_poller(registry).poll_feeds(["nas"])
+    assert summary.status == "ok" and summary.documents == 3, summary
+    assert summary.new == 2
+    with database.session() as session:
+        titles = session.scalars(select(Advisory.title).order_by(Advisory.item_id)).all()
+    assert titles[0].startswith("ExampleNAS remote code execution")
+
+
+def test_document_budget_leaves_the_rest_for_the_next_poll(feed_server, make_poller, settings):
+    settings.max_documents_per_poll = 1
+    entries = [("EXA-2026-001", "2026-06-02T10:00:00Z"), ("EXA-2026-002", "2026-06-03T10:00:00Z")]
+    feed_server.add("/rolie.json", body=rolie(feed_server, entries))
+    for tid, updated in entries:
+        feed_server.add(f"/csaf/{tid.lower()}.json", body=csaf_doc(tid, updated))
+    poller = make_poller(registry_for(feed_server, ("vendor", "/rolie.json", "csaf-rolie")))
+    [first] = poller.poll_feeds(["vendor"])
+    assert first.documents == 1 and "1 linked documents left for next poll" in first.warnings
+    assert feed_server.hits("/csaf/exa-2026-002.json")  # newest first
+    [second] = poller.poll_feeds(["vendor"])
+    assert second.documents == 1 and feed_server.hits("/csaf/exa-2026-001.json")

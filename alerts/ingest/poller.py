@@ -152,6 +152,7 @@ class Poller:
         else:
             self._record_success(config, summary, fetched)
         self._record_run(summary, started)
+        _log_summary(summary)
         return summary
 
     def _ingest_fetched(self, config: FeedConfig, fetched: FetchResult, summary: PollSummary):
@@ -277,6 +278,21 @@ class Poller:
                     error="; ".join(summary.errors)[:2000] or None,
                 )
             )
+
+
+def _log_summary(summary: PollSummary) -> None:
+    if summary.status in ("error", "gone"):
+        log.warning("%s: %s (%s)", summary.source, summary.status, "; ".join(summary.errors))
+    else:
+        log.info(
+            "%s: %s, %d new, %d updated, %d unchanged, %d documents",
+            summary.source,
+            summary.status,
+            summary.new,
+            summary.updated,
+            summary.unchanged,
+            summary.documents,
+        )
 
 
 def next_delay(

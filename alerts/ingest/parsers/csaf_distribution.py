@@ -240,6 +240,9 @@ def _newest_per_url(links: list[DocumentLink]) -> list[DocumentLink]:
 # ----------------------------------------------------------------------------- metadata
 
 
+PUBLIC_TLP = {"WHITE", "CLEAR"}
+
+
 def parse_provider_metadata(data: bytes, base_url: str | None = None) -> ParseResult:
     """provider-metadata.json, an aggregator's aggregator.json or a ROLIE service document:
     links to the feeds, directories and providers they name; no advisories."""
@@ -273,7 +276,12 @@ def _provider_links(result: ParseResult, root: dict[str, Any], base_url: str | N
     result.title = _text(publisher.get("name")) or _text(root.get("canonical_url")) or None
     for distribution in map(_dict, _list(root.get("distributions"))):
         for feed in map(_dict, _list(_dict(distribution.get("rolie")).get("feeds"))):
-            title = _text(feed.get("summary")) or _text(feed.get("tlp_label")) or None
+            label = _text(feed.get("tlp_label")).upper()
+            if label and label not in PUBLIC_TLP:
+                # A public alert service may only read what may be shared without limits.
+                result.warnings.append(f"ROLIE feed marked TLP:{label} skipped (not public)")
+                continue
+            title = _text(feed.get("summary")) or label or None
             _link(result, feed.get("url"), base_url, title=title)
         directory = _text(distribution.get("directory_url"))
         if directory:
