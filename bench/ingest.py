@@ -79,11 +79,13 @@ def main() -> None:
     rss_blobs = [blobs[p] for p in feeds]
     ours_parse = time_runs(lambda: [parsers.parse(b, "rss") for b in rss_blobs])
     baseline = time_runs(lambda: [feedparser.parse(b) for b in rss_blobs])
+    rss_items = ingest_all(feeds)
     ours_full = time_runs(lambda: ingest_all(feeds))
     emit(
         "ingest-rss",
         len(feeds),
         ours_full,
+        items=rss_items,
         parse_seconds=round(statistics.median(ours_parse), 4),
         baseline_seconds=round(statistics.median(baseline), 4),
         ratio=round(statistics.median(ours_full) / statistics.median(baseline), 2),
