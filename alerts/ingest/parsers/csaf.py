@@ -9,7 +9,6 @@ makes a document unusable.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +25,10 @@ from alerts.ingest.normalize import (
     text_to_html,
     unique,
 )
+from alerts.ingest.parsers.jsondoc import as_dict as _dict
+from alerts.ingest.parsers.jsondoc import as_list as _list
+from alerts.ingest.parsers.jsondoc import as_text as _text
+from alerts.ingest.parsers.jsondoc import load_json_object
 from alerts.ingest.records import (
     AdvisoryRecord,
     Cvss,
@@ -72,25 +75,12 @@ _NEGATION_RE = re.compile(r"\b(no|not|never|nicht|kein\w*|geen|niet|pas|aucune?|
 
 def parse_document(data: bytes, base_url: str | None = None) -> ParseResult:
     """One CSAF 2.0 document -> a ParseResult with exactly one AdvisoryRecord."""
-    root = load_json_object(data, "a CSAF document")
+    root = load_json_object(data, "CSAF")
     result = ParseResult(format=FORMAT)
     record = advisory_from_csaf(root, base_url=base_url, warnings=result.warnings)
     result.advisories.append(record)
     result.title = record.title
     return result
-
-
-def load_json_object(data: bytes, what: str) -> dict[str, Any]:
-    """Decode JSON bytes that must hold an object; typed errors for anything else."""
-    try:
-        value = json.loads(data)
-    except RecursionError:
-        raise MalformedDocument("invalid JSON: nests too deeply") from None
-    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
-        raise MalformedDocument(f"invalid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise UnsupportedDocument(f"{what} must be a JSON object, not a {type(value).__name__}")
-    return value
 
 
 def advisory_from_csaf(
@@ -127,21 +117,6 @@ def advisory_from_csaf(
 
 
 # ----------------------------------------------------------------------------- shapes
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    """A scalar as stripped text; objects and lists (schema violations) as ""."""
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value).strip()
 
 
 def _required(container: dict[str, Any], key: str, where: str) -> str:

@@ -15,7 +15,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from alerts.ingest.normalize import extract_cves, parse_date, shorten, text_to_html, tidy_text
-from alerts.ingest.parsers.csaf import load_json_object
+from alerts.ingest.parsers.jsondoc import as_dict as _dict
+from alerts.ingest.parsers.jsondoc import as_list as _list
+from alerts.ingest.parsers.jsondoc import as_text as _text
+from alerts.ingest.parsers.jsondoc import load_json_object
 from alerts.ingest.records import (
     AdvisoryRecord,
     DocumentLink,
@@ -29,20 +32,6 @@ _COMMENT_PREFIXES = ("#", "//")
 
 
 # ----------------------------------------------------------------------------- shared
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value).strip()
 
 
 def _absolute(href: str, base_url: str | None) -> str | None:
@@ -87,7 +76,7 @@ def parse_rolie_feed(data: bytes, base_url: str | None = None) -> ParseResult:
 
     Kept cheap per entry: CISA's OT feed holds 2379 entries in 2.6 MB.
     """
-    root = load_json_object(data, "a ROLIE feed")
+    root = load_json_object(data, "ROLIE feed")
     feed = root.get("feed")
     if not isinstance(feed, dict):
         raise UnsupportedDocument("JSON without a ROLIE 'feed' object")

@@ -36,6 +36,7 @@ from alerts.ingest.normalize import (
     tidy_text,
     unique,
 )
+from alerts.ingest.parsers.jsondoc import as_dict, as_list, load_json  # noqa: F401 (re-exported)
 from alerts.ingest.records import (
     AdvisoryRecord,
     Cvss,
@@ -73,32 +74,6 @@ _KNOWN_NAMES = {
 
 
 # ----------------------------------------------------------------------------- shared
-
-
-def load_json(data: bytes, what: str) -> Any:
-    """The parsed JSON document, or MalformedDocument saying where it breaks."""
-    if not data.strip():
-        raise MalformedDocument(f"empty {what} document")
-    try:
-        return json.loads(data)
-    except UnicodeDecodeError as error:
-        raise MalformedDocument(f"{what} document is not UTF-8 text: {error}") from None
-    except json.JSONDecodeError as error:
-        raise MalformedDocument(
-            f"invalid JSON in {what} document at line {error.lineno} column {error.colno}: "
-            f"{error.msg}"
-        ) from None
-    except RecursionError:
-        raise MalformedDocument(f"{what} document nests too deeply") from None
-
-
-def as_list(value: Any) -> list:
-    """A JSON array field, or [] when it is missing or of another type."""
-    return value if isinstance(value, list) else []
-
-
-def as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 def text_of(value: Any) -> str:

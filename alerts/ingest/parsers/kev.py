@@ -7,7 +7,6 @@ description mentions (chained bugs) are not themselves asserted as exploited her
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +19,9 @@ from alerts.ingest.normalize import (
     tidy_text,
     unique,
 )
+from alerts.ingest.parsers.jsondoc import load_json
 from alerts.ingest.records import (
     AdvisoryRecord,
-    MalformedDocument,
     ParseResult,
     UnsupportedDocument,
 )
@@ -39,13 +38,6 @@ _NO_DATE = {"tbc", "tbd", "none", "unknown", "not patched"}  # "patchedSince": "
 
 
 # ----------------------------------------------------------------------------- shared
-
-
-def _load_json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedDocument(f"invalid JSON: {error}") from None
 
 
 def _reject_schema(doc: Any) -> None:
@@ -88,7 +80,7 @@ def _summary(*paragraphs: str) -> tuple[str, str]:
 
 def parse_cisa(data: bytes, base_url: str | None = None) -> ParseResult:
     """CISA's catalogue: {"title", "catalogVersion", "count", "vulnerabilities": [...]}."""
-    doc = _load_json(data)
+    doc = load_json(data, "known-exploited catalogue")
     _reject_schema(doc)
     if not isinstance(doc, dict) or not isinstance(doc.get("vulnerabilities"), list):
         raise UnsupportedDocument("not a CISA KEV catalogue (no 'vulnerabilities' list)")
@@ -162,7 +154,7 @@ def _iso_date(value: datetime | None) -> str | None:
 
 def parse_eu(data: bytes, base_url: str | None = None) -> ParseResult:
     """ENISA's EU KEV: a JSON array of entries, in the current or the older shape."""
-    doc = _load_json(data)
+    doc = load_json(data, "known-exploited catalogue")
     _reject_schema(doc)
     if not isinstance(doc, list):
         raise UnsupportedDocument("not an EU KEV catalogue (expected a JSON array)")
