@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +31,15 @@ def to_json(value: Any) -> str:
     """JSON columns accept dates (as ISO text) so callers need no defensive copies.
 
     orjson: JSON encoding of raw documents was the largest cost of storing advisories."""
-    return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode("utf-8")
+    text = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode("utf-8")
+    if "\\u0000" in text:  # PostgreSQL's JSONB refuses NUL; it carries no meaning in feeds
+        text = _JSON_NUL.sub(r"\1", text)
+    return text
 
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+# An escaped NUL, not an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -170,3 +170,87 @@ def test_epss_upsert_keeps_the_newest_score(database):
     with database.session() as session:
         row = session.get(EpssRow, "CVE-2024-3400")
         assert (row.epss, row.scored_on) == (0.95, day2)
+
+
+def test_a_revision_keeps_the_previous_raw_document_and_stores_the_new_one(database):
+    with database.session() as session:
+        store_records(session, "csaf", [record(raw={"version": 1}, facts={"stub": True})])
+    with database.session() as session:
+        store_records(session, "csaf", [record(raw={"version": 2}, summary_text="full")])
+    with database.session() as session:
+        row = session.scalars(select(Advisory)).one()
+        assert row.raw == {"version": 2}
+        snapshot = session.scalars(select(AdvisoryRevision.snapshot)).one()
+        assert snapshot["raw"] == {"version": 1} and snapshot["is_stub"] is True
+
+
+def test_concurrent_revisions_of_the_same_items_never_collide(database):
+    """Four pollers storing successive versions of the same 100 advisories at once."""
+    with database.session() as session:
+        store_records(session, "cert", [record(f"ADV-{i}") for i in range(100)])
+    failures = []
+
+    def poll(version: int):
+        batch = [
+            record(f"ADV-{i}", title=f"v{version}", updated=T0 + timedelta(hours=version))
+            for i in range(100)
+        ]
+        try:
+            with database.session() as session:
+                store_records(session, "cert", batch)
+        except Exception as error:  # surfaced below
+            failures.append(repr(error))
+
+    for round_start in (1, 5):
+        threads = [threading.Thread(target=poll, args=(round_start + n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    with database.session() as session:
+        rows = session.scalars(select(Advisory)).all()
+        assert {row.title for row in rows} == {"v8"}  # the newest version wins everywhere
+        for row in rows:
+            numbers = session.scalars(
+                select(AdvisoryRevision.revision).where(AdvisoryRevision.advisory_id == row.id)
+            ).all()
+            assert sorted(numbers) == list(range(1, row.revision))
+
+
+def test_nul_characters_are_dropped_before_they_reach_the_database(database):
+    dirty = record(
+        title="Exam\x00pleVPN",
+        summary_text="a\x00b",
+        raw={"note": "x\x00y"},
+        facts={"generator": "tool\x00"},
+    )
+    with database.session() as session:
+        store_records(session, "cert", [dirty])
+    with database.session() as session:
+        row = session.scalars(select(Advisory)).one()
+        assert (row.title, row.summary_text) == ("ExampleVPN", "ab")
+        assert row.raw == {"note": "xy"} and row.facts == {"generator": "tool"}
+
+
+def test_unknown_severities_and_future_dates_are_not_stored(database):
+    odd = record(
+        cvss=Cvss("3.1", 0.0, None, "INFORMATIONAL"),
+        published=datetime.now(UTC) + timedelta(days=3000),
+    )
+    with database.session() as session:
+        store_records(session, "cert", [odd])
+    with database.session() as session:
+        row = session.scalars(select(Advisory)).one()
+        assert row.cvss_severity is None and row.published is None
+
+
+def test_non_utc_datetimes_are_stored_as_the_same_instant(database):
+    from datetime import timezone
+
+    brussels = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    with database.session() as session:
+        store_records(session, "cert", [record(published=brussels)])
+    with database.session() as session:
+        stored = session.scalars(select(Advisory.published)).one()
+    assert stored == brussels and stored.hour == 10

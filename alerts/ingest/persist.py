@@ -8,10 +8,9 @@ one row and, at most, one extra revision.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -73,30 +72,46 @@ def advisory_uid(source: str, item_id: str) -> str:
     return f"{source[:60]}:{item_key(item_id)[:16]}"
 
 
-def row_values(record: AdvisoryRecord) -> dict[str, Any]:
-    """The content columns of a record, exactly as they are stored."""
+def row_values(record: AdvisoryRecord, now: datetime) -> dict[str, Any]:
+    """The content columns of a record, exactly as they are stored.
+
+    Text is cleaned of NUL characters (PostgreSQL refuses them), the severity is one of the
+    CVSS ratings, and dates in the future (beyond a day of clock skew) are dropped: a
+    publisher's typo must not pin an advisory to the top of every list."""
     cvss = record.cvss
     return {
         "kind": record.kind,
-        "title": record.title[:2000],
-        "summary_text": record.summary_text,
-        "summary_html": record.summary_html,
-        "url": record.url,
-        "links": list(record.links),
-        "published": record.published,
-        "updated": record.updated,
+        "title": _text(record.title)[:2000],
+        "summary_text": _text(record.summary_text),
+        "summary_html": _text(record.summary_html),
+        "url": _text(record.url) or None,
+        "links": [_text(link) for link in record.links],
+        "published": _plausible(record.published, now),
+        "updated": _plausible(record.updated, now),
         "language": (record.language or None) and record.language[:8],
         "cve_ids": list(record.cve_ids),
         "cvss_version": cvss.version if cvss else None,
         "cvss_score": cvss.score if cvss else None,
         "cvss_vector": cvss.vector if cvss else None,
-        "cvss_severity": cvss.severity if cvss else None,
+        "cvss_severity": cvss.severity if cvss and cvss.severity in SEVERITIES else None,
         "vendors": list(record.vendors),
         "products": list(record.products),
         "known_exploited": bool(record.known_exploited),
         "is_stub": bool(record.facts.get("stub")),
         "facts": record.facts,
     }
+
+
+SEVERITIES = {"NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+CLOCK_SKEW = timedelta(days=1)
+
+
+def _text(value: str | None) -> str:
+    return value.replace("\x00", "") if value else ""
+
+
+def _plausible(moment: datetime | None, now: datetime) -> datetime | None:
+    return moment if moment is None or moment <= now + CLOCK_SKEW else None
 
 
 def content_hash(values: dict[str, Any]) -> str:
@@ -136,19 +151,19 @@ def _store_batch(
     session: Session, source: str, records: Sequence[AdvisoryRecord], now: datetime
 ) -> StoreCounts:
     counts = StoreCounts()
-    prepared = {item_key(r.item_id): (r, row_values(r)) for r in records}
+    prepared = {item_key(r.item_id): (r, row_values(r, now)) for r in records}
     existing = _existing_hashes(session, source, list(prepared))
     fresh = {k: v for k, v in prepared.items() if k not in existing}
     inserted = _insert_new(session, source, fresh, now)
     counts.new += len(inserted)
     untouched: list[str] = []
-    for key, (_record, values) in prepared.items():
+    for key, (record, values) in prepared.items():
         if key in inserted:
             continue
         if existing.get(key) == content_hash(values):
             untouched.append(key)  # the common re-poll case: one UPDATE for all of them
             continue
-        outcome = _update_existing(session, source, key, values, now)
+        outcome = _update_existing(session, source, key, record, values, now)
         counts.updated += outcome == "updated"
         counts.unchanged += outcome == "unchanged"
     _touch(session, source, untouched, now)
@@ -187,7 +202,7 @@ def _insert_new(
             | {
                 "uid": advisory_uid(source, record.item_id),
                 "source": source,
-                "item_id": record.item_id,
+                "item_id": _text(record.item_id),
                 "item_key": key,
                 "raw": record.raw,
                 "content_hash": content_hash(values),
@@ -218,62 +233,85 @@ def _link_cves(session: Session, pairs: list[tuple[int, list[str]]]) -> None:
 
 
 def _update_existing(
-    session: Session, source: str, key: str, values: dict[str, Any], now: datetime
+    session: Session,
+    source: str,
+    key: str,
+    record: AdvisoryRecord,
+    values: dict[str, Any],
+    now: datetime,
 ) -> str:
-    """'updated' when the content changed (a revision is recorded), else 'unchanged'."""
-    row = session.execute(
-        select(Advisory)
-        .where(Advisory.source == source, Advisory.item_key == key)
-        .with_for_update()
-    ).scalar_one()
-    row.last_seen_at = now
+    """'updated' when the content changed (a revision is recorded), else 'unchanged'.
+
+    The update is a compare-and-set on the revision number, so two pollers revising the
+    same advisory at once cannot both record the same revision: the loser re-reads and
+    finds the content already stored. (SQLite has no SELECT ... FOR UPDATE.)"""
     new_hash = content_hash(values)
-    if row.content_hash == new_hash or _is_stale(row, values):
-        return "unchanged"
-    session.add(
-        AdvisoryRevision(
+    for _attempt in range(MAX_CAS_ATTEMPTS):
+        row = _current_row(session, source, key)
+        if row.content_hash == new_hash or _is_stale(row, values):
+            _touch_ids(session, [row.id], now)
+            return "unchanged"
+        if _compare_and_set(session, row, values, record.raw, new_hash, now):
+            _record_revision(session, row, now)
+            if set(row.cve_ids) != set(values["cve_ids"]):
+                session.execute(
+                    delete(ADVISORIES_CVES).where(ADVISORIES_CVES.c.advisory_id == row.id)
+                )
+                _link_cves(session, [(row.id, values["cve_ids"])])
+            return "updated"
+    raise RuntimeError(f"advisory {source}/{key[:12]} kept changing under concurrent writers")
+
+
+MAX_CAS_ATTEMPTS = 5
+ADVISORIES = Advisory.__table__
+ADVISORIES_CVES = AdvisoryCve.__table__
+
+
+def _current_row(session: Session, source: str, key: str):
+    query = select(ADVISORIES).where(ADVISORIES.c.source == source, ADVISORIES.c.item_key == key)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()  # serialise writers early where the database can
+    return session.execute(query).one()
+
+
+def _compare_and_set(session, row, values, raw, new_hash, now) -> bool:
+    changed = session.execute(
+        update(ADVISORIES)
+        .where(ADVISORIES.c.id == row.id, ADVISORIES.c.revision == row.revision)
+        .values(
+            **values, raw=raw, content_hash=new_hash, revision=row.revision + 1, last_seen_at=now
+        )
+    )
+    return changed.rowcount == 1
+
+
+def _record_revision(session: Session, row, now: datetime) -> None:
+    """Keep what the advisory said before this change, raw document included."""
+    snapshot = {name: getattr(row, name) for name in CONTENT_FIELDS} | {"raw": row.raw}
+    session.execute(
+        AdvisoryRevision.__table__.insert().values(
             advisory_id=row.id,
             revision=row.revision,
             content_hash=row.content_hash,
-            snapshot=_snapshot(row),
+            snapshot=snapshot,
             recorded_at=now,
         )
     )
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.content_hash = new_hash
-    row.revision += 1
-    if set(row.cve_ids) != {c.cve_id for c in row.cves}:
-        session.execute(delete(AdvisoryCve).where(AdvisoryCve.advisory_id == row.id))
-        _link_cves(session, [(row.id, values["cve_ids"])])
-        session.expire(row, ["cves"])
-    return "updated"
 
 
-def _is_stale(row: Advisory, values: dict[str, Any]) -> bool:
+def _touch_ids(session: Session, ids: list[int], now: datetime) -> None:
+    session.execute(update(ADVISORIES).where(ADVISORIES.c.id.in_(ids)).values(last_seen_at=now))
+
+
+def _is_stale(row, values: dict[str, Any]) -> bool:
     """A stub (ROLIE entry) never replaces a full document; an older copy never replaces a
     newer one."""
     if values["is_stub"] and not row.is_stub:
         return True
     incoming, stored = values["updated"], row.updated
+    if stored is not None and stored.tzinfo is None:
+        stored = stored.replace(tzinfo=UTC)
     return bool(incoming and stored and incoming < stored)
-
-
-def _snapshot(row: Advisory) -> dict[str, Any]:
-    return _jsonable({name: getattr(row, name) for name in CONTENT_FIELDS})
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON-safe copy (datetimes as ISO strings) for JSON columns."""
-    if value is None:
-        return None
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def store_epss(session: Session, scores: Iterable[EpssScore]) -> int:
