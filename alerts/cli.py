@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from alerts.feeds import RegistryError, load_registry
+from alerts.ingest.local import ingest_file
 from alerts.ingest.normalize import parse_date
+from alerts.ingest.outcome import PollSummary
 from alerts.ingest.parsers import FORMATS
-from alerts.ingest.poller import Poller, PollSummary, ingest_file
+from alerts.ingest.poller import Poller
 from alerts.logs import configure_logging
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.store import Database

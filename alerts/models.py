@@ -67,7 +67,8 @@ class Feed(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    polling_until: Mapped[datetime | None] = mapped_column(UtcDateTime)  # lease of a poller
+    polling_until: Mapped[datetime | None] = mapped_column(UtcDateTime)  # lease expiry
+    lease_owner: Mapped[str | None] = mapped_column(String(32))  # token of the lease holder
 
     @property
     def fetch_url(self) -> str:
@@ -149,6 +150,26 @@ class AdvisoryRevision(Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(JsonType)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     advisory: Mapped[Advisory] = relationship(back_populates="revisions")
+
+
+class LinkedDocument(Base):
+    """A document a directory-style feed listed (CSAF file, CVE record, CVRF release) and
+    what happened when we fetched it: re-fetched only when the listing says it changed."""
+
+    __tablename__ = "linked_documents"
+    __table_args__ = (UniqueConstraint("source", "url_key", name="uq_linked_documents_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    url_key: Mapped[str] = mapped_column(String(64))  # sha256 of url
+    url: Mapped[str] = mapped_column(Text)
+    listed_updated: Mapped[datetime | None] = mapped_column(UtcDateTime)  # date in the listing
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(20))  # ok | error
+    error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class EpssScore(Base):

@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def start_scheduler(poller: Poller) -> BackgroundScheduler:
-    """Every minute, poll the feeds that are due; never two runs of the job at once."""
+    """Every minute, start polls of the feeds that are due. The job only submits them: the
+    polls run in the poller's own threads, so a slow feed never delays the others."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
-        poller.poll_due,
+        lambda: poller.poll_due(wait=False),
         "interval",
         minutes=1,
         id="poll-due",

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     http_retries: int = Field(2, ge=0, le=10, description="Retries of a transient fetch failure")
     http_backoff: float = Field(1.0, ge=0, le=60, description="First retry delay (s), doubling")
     user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent to publishers")
+    allow_private_addresses: bool = Field(
+        False, description="Fetch from loopback/private addresses (local test servers, demo)"
+    )
     poll_workers: int = Field(4, ge=1, le=32, description="Feeds fetched in parallel")
     max_documents_per_poll: int = Field(
         200, ge=0, le=100_000, description="Linked documents (CSAF, CVE) fetched per feed poll"

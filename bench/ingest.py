@@ -15,7 +15,7 @@ import feedparser
 
 from alerts.ingest import parsers
 from alerts.ingest.detect import detect_format
-from alerts.ingest.poller import ingest_file
+from alerts.ingest.local import ingest_file
 from alerts.ingest.records import ParseError
 from alerts.store import Database
 from bench.common import ROOT, SHARED_FEEDS, emit, progress, time_runs

@@ -135,6 +135,7 @@ def settings(tmp_path):
         http_retries=1,
         http_backoff=0.0,
         max_documents_per_poll=50,
+        allow_private_addresses=True,  # the fake servers listen on 127.0.0.1
     )
 
 

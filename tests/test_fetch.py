@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.ingest.fetch import Fetcher, parse_max_age, parse_retry_after
+from alerts.ingest.fetch import (
+    BlockedAddress,
+    Fetcher,
+    check_public_address,
+    parse_max_age,
+    parse_retry_after,
+)
 from tests.fakes.feed_server import Route
 
 BODY = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
@@ -152,3 +158,45 @@ def test_max_age_is_read_from_responses(feed_server, fetcher):
 
 def test_route_defaults_are_sane():
     assert Route().status == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/feed",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.8/x",
+        "http://[::1]/feed",
+        "http://192.168.1.1/feed",
+        "http://localhost/feed",
+    ],
+)
+def test_private_addresses_are_refused(url):
+    with pytest.raises(BlockedAddress):
+        check_public_address(url)
+
+
+def test_public_addresses_pass_the_guard():
+    check_public_address("https://8.8.8.8/feed")  # an IP literal: no DNS lookup happens
+
+
+def test_the_guard_stops_fetches_by_default(feed_server, settings):
+    settings.allow_private_addresses = False
+    fetcher = Fetcher(settings)
+    try:
+        result = fetcher.fetch(feed_server.add("/feed", body=BODY))
+    finally:
+        fetcher.close()
+    assert result.error_kind == "blocked" and "not a public address" in result.error
+    assert feed_server.hits("/feed") == []
+
+
+def test_bad_gzip_is_an_error_not_an_exception(feed_server, fetcher):
+    url = feed_server.add("/feed", body=b"plain text", headers={"Content-Encoding": "gzip"})
+    result = fetcher.fetch(url)
+    assert result.error_kind == "decoding"
+
+
+def test_unsupported_scheme_is_an_error_not_an_exception(fetcher):
+    result = fetcher.fetch("ftp://127.0.0.1/feed")
+    assert result.error_kind == "invalid-url"

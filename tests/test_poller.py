@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts.feeds import parse_registry
-from alerts.ingest.poller import Poller, ingest_file
+from alerts.ingest.local import ingest_file
+from alerts.ingest.poller import Poller
 from alerts.models import Advisory, Feed, PollRun
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -369,3 +370,114 @@ def test_document_budget_leaves_the_rest_for_the_next_poll(feed_server, make_pol
     assert feed_server.hits("/csaf/exa-2026-002.json")  # newest first
     [second] = poller.poll_feeds(["vendor"])
     assert second.documents == 1 and feed_server.hits("/csaf/exa-2026-001.json")
+
+
+def changes_csv(*rows: tuple[str, str]) -> bytes:
+    return "".join(f'"{path}","{when}"\n' for path, when in rows).encode()
+
+
+def serve_directory(server, rows, **route):
+    server.add("/csaf/changes.csv", body=changes_csv(*rows), content_type="text/csv", **route)
+    for path, when in rows:
+        tid = path.rsplit("/", 1)[1].removesuffix(".json").upper()
+        server.add(f"/csaf/{path}", body=csaf_doc(tid, when))
+
+
+def test_listed_documents_are_fetched_once_until_the_listing_changes(
+    feed_server, make_poller, database
+):
+    rows = [
+        ("2026/exa-2026-001.json", "2026-06-02T10:00:00Z"),
+        ("2026/exa-2026-002.json", "2026-06-03T10:00:00Z"),
+    ]
+    serve_directory(feed_server, rows)  # no ETag: the listing is downloaded every time
+    poller = make_poller(registry_for(feed_server, ("dir", "/csaf/changes.csv", "csaf-changes")))
+    [first] = poller.poll_feeds(["dir"])
+    assert (first.documents, first.new) == (2, 2)
+    [second] = poller.poll_feeds(["dir"])
+    assert second.documents == 0  # file names differ from tracking ids: tracked by URL
+    changed = [rows[0], ("2026/exa-2026-002.json", "2026-07-01T10:00:00Z")]
+    serve_directory(feed_server, changed)
+    [third] = poller.poll_feeds(["dir"])
+    assert (third.documents, third.updated) == (1, 1)
+
+
+def test_documents_left_by_the_budget_are_reached_despite_a_304(feed_server, make_poller, settings):
+    settings.max_documents_per_poll = 1
+    rows = [(f"2026/exa-2026-00{i}.json", f"2026-06-0{i}T10:00:00Z") for i in (1, 2, 3)]
+    serve_directory(feed_server, rows, etag='"listing-v1"')
+    poller = make_poller(registry_for(feed_server, ("dir", "/csaf/changes.csv", "csaf-changes")))
+    fetched = []
+    for _ in range(4):
+        [summary] = poller.poll_feeds(["dir"])
+        fetched.append(summary.documents)
+    assert fetched == [1, 1, 1, 0]
+    for path, _when in rows:
+        assert len(feed_server.hits(f"/csaf/{path}")) == 1
+
+
+def test_a_failed_document_is_retried_and_never_fails_the_feed(feed_server, make_poller, database):
+    rows = [
+        ("2026/exa-2026-001.json", "2026-06-02T10:00:00Z"),
+        ("2026/exa-2026-002.json", "2026-06-03T10:00:00Z"),
+    ]
+    serve_directory(feed_server, rows)
+    feed_server.add(
+        "/csaf/2026/exa-2026-002.json", body=b"not gzip", headers={"Content-Encoding": "gzip"}
+    )
+    poller = make_poller(registry_for(feed_server, ("dir", "/csaf/changes.csv", "csaf-changes")))
+    [first] = poller.poll_feeds(["dir"])
+    assert first.status == "ok" and first.new == 1 and first.pending == 1
+    assert any("undecodable" in warning for warning in first.warnings)
+    feed_server.add("/csaf/2026/exa-2026-002.json", body=csaf_doc("EXA-2026-002", rows[1][1]))
+    [second] = poller.poll_feeds(["dir"])
+    assert (second.documents, second.new) == (1, 1)
+
+
+def test_a_provider_cannot_make_the_poller_ingest_other_formats(feed_server, make_poller):
+    feed_server.add(
+        "/provider-metadata.json",
+        body=json.dumps(
+            {
+                "canonical_url": feed_server.url("/provider-metadata.json"),
+                "publisher": {
+                    "category": "vendor",
+                    "name": "Evil",
+                    "namespace": "https://x.example",
+                },
+                "distributions": [
+                    {"rolie": {"feeds": [{"tlp_label": "WHITE", "url": feed_server.url("/rss")}]}}
+                ],
+            }
+        ).encode(),
+    )
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(
+        registry_for(feed_server, ("evil-provider", "/provider-metadata.json", "csaf-provider"))
+    )
+    [summary] = poller.poll_feeds(["evil-provider"])
+    assert summary.new == 0
+    assert any("may only link CSAF" in warning for warning in summary.warnings)
+
+
+def test_background_polls_never_run_one_feed_twice(feed_server, make_poller, database):
+    feed_server.add("/slow", body=rss(1), delay=0.8)
+    poller = make_poller(registry_for(feed_server, ("slow", "/slow", "rss")))
+    assert poller.poll_due(wait=False) == []  # returns at once
+    later = datetime.now(UTC) + timedelta(hours=2)
+    poller.poll_due(now=later, wait=False)  # still in flight: not submitted again
+    poller.close()  # waits for the running poll
+    assert len(feed_server.hits("/slow")) == 1
+    assert advisory_count(database) == 1
+
+
+def test_a_lost_lease_does_not_overwrite_the_new_holders_health(feed_server, make_poller, database):
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+    config = poller.registry.by_name("cert")
+    token = poller._claim("cert", datetime.now(UTC), force=True)
+    with database.session() as session:  # another poller took over after our lease ran out
+        session.query(Feed).filter_by(name="cert").update({"lease_owner": "someone-else"})
+    poller._poll_safely(config, token)
+    feed = feed_row(database, "cert")
+    assert feed.lease_owner == "someone-else" and feed.last_success_at is None

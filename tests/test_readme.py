@@ -28,3 +28,10 @@ def test_make_targets_in_the_readme_exist():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_configuration_table_is_current():
+    from alerts.cli import settings_markdown
+
+    table = README.split("<!-- settings:start (alerts config --markdown) -->\n")[1]
+    assert table.split("\n<!-- settings:end -->")[0] == settings_markdown()

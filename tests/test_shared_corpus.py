@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from alerts.ingest import parsers
 from alerts.ingest.detect import detect_format
-from alerts.ingest.poller import ingest_file
+from alerts.ingest.local import ingest_file
 from alerts.ingest.records import ParseError, UnsupportedDocument
 from alerts.models import Advisory
 from tests.conftest import SHARED_FEEDS, require_shared

@@ -6,7 +6,7 @@ import gzip
 import json
 import re
 
-from alerts.ingest.records import MalformedDocument, UnsupportedDocument
+from alerts.ingest.records import MalformedDocument, ParseError, UnsupportedDocument
 
 GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 4096
@@ -15,7 +15,20 @@ _CHANGES_LINE = r'"?[\w./:-]+\.json"?\s*,\s*"?[\dT:.Z+-]+"?'
 
 
 def detect_format(data: bytes, filename: str | None = None) -> str:
-    """The FORMATS name for a document, or UnsupportedDocument saying what it looks like."""
+    """The FORMATS name for a document, or UnsupportedDocument saying what it looks like.
+
+    Only ParseError subclasses leave this function, whatever the bytes are."""
+    try:
+        return _detect(data, filename)
+    except ParseError:
+        raise
+    except RecursionError:
+        raise MalformedDocument("document nests too deeply") from None
+    except Exception as error:  # a shape the sniffing rules did not foresee
+        raise UnsupportedDocument(f"unrecognised document ({type(error).__name__})") from None
+
+
+def _detect(data: bytes, filename: str | None) -> str:
     if data.startswith(GZIP_MAGIC):
         head = _gunzip_head(data)
         if _looks_like_epss_csv(head):
@@ -123,6 +136,5 @@ def _detect_json_object(doc: dict) -> str:
 
 def _is_euvd_page(doc: dict) -> bool:
     items = doc.get("items")
-    return (
-        isinstance(items, list) and bool(items) and str(items[0].get("id", "")).startswith("EUVD-")
-    )
+    first = items[0] if isinstance(items, list) and items else None
+    return isinstance(first, dict) and str(first.get("id", "")).startswith("EUVD-")

@@ -8,7 +8,9 @@ raises for a network or HTTP problem; it returns a FetchResult with `error` set.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +31,24 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/json, "
     "application/xml;q=0.9, text/xml;q=0.9, text/csv;q=0.8, text/plain;q=0.7, */*;q=0.5"
 )
+
+
+class BlockedAddress(Exception):
+    """The URL points at a private, loopback or link-local address (SSRF guard)."""
+
+
+def check_public_address(url: httpx.URL | str) -> None:
+    """Refuse hosts that resolve to non-public addresses: a feed or a document it links to
+    must never make the service fetch from its own network (cloud metadata, admin ports)."""
+    host = httpx.URL(str(url)).host
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return  # unresolvable: the request itself fails with a clear connection error
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise BlockedAddress(f"{host} resolves to {address}, which is not a public address")
 
 
 class _Transient(Exception):
@@ -74,7 +94,12 @@ class Fetcher:
             max_redirects=settings.http_max_redirects,
             headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
             transport=transport,
+            event_hooks={"request": [] if settings.allow_private_addresses else [self._guard]},
         )
+
+    @staticmethod
+    def _guard(request: httpx.Request) -> None:
+        check_public_address(request.url)  # runs for every hop of a redirect too
 
     def close(self) -> None:
         self.client.close()
@@ -107,13 +132,21 @@ class Fetcher:
         try:
             with self.client.stream("GET", url, headers=headers) as response:
                 self._read_response(response, result)
+        except BlockedAddress as error:
+            result.error_kind, result.error = "blocked", str(error)
         except httpx.TooManyRedirects:
             result.error_kind = "redirects"
             result.error = f"more than {self.settings.http_max_redirects} redirects"
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+            result.error_kind, result.error = "invalid-url", f"unusable URL: {error}"
         except httpx.TimeoutException as error:
             raise _Transient(f"timed out ({type(error).__name__})", "timeout") from None
+        except httpx.DecodingError as error:
+            result.error_kind, result.error = "decoding", f"undecodable response body: {error}"
         except httpx.TransportError as error:
             raise _Transient(f"connection failed: {error}", "connect") from None
+        except httpx.HTTPError as error:  # any other protocol-level failure: report, go on
+            result.error_kind, result.error = "http", f"{type(error).__name__}: {error}"
 
     def _read_response(self, response: httpx.Response, result: FetchResult) -> None:
         result.status = response.status_code

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 17:01:39.462691
+Create Date: 2026-11-27 17:23:54.665959
 """
 
 import sqlalchemy as sa
@@ -112,8 +112,25 @@ def upgrade() -> None:
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("next_poll_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("polling_until", alerts.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+    )
+    op.create_table(
+        "linked_documents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("url_key", sa.String(length=64), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("listed_updated", alerts.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("etag", sa.Text(), nullable=True),
+        sa.Column("last_modified", sa.Text(), nullable=True),
+        sa.Column("fetched_at", alerts.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source", "url_key", name="uq_linked_documents_url"),
     )
     op.create_table(
         "poll_runs",
@@ -172,6 +189,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_poll_runs_source_started")
 
     op.drop_table("poll_runs")
+    op.drop_table("linked_documents")
     op.drop_table("feeds")
     op.drop_table("epss_scores")
     with op.batch_alter_table("advisories", schema=None) as batch_op:
