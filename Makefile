@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## bench: every benchmark under bench/, one JSON line per measurement
 bench: $(STAMP)
-	@for module in $$(ls bench/*.py | grep -v __init__ | sed 's|/|.|; s|\.py$$||'); do \
+	@for module in $$(ls bench/*.py | grep -v -e __init__ -e common | sed 's|/|.|; s|\.py$$||'); do \
 		$(BIN)/python -m $$module || exit 1; \
 	done
 

@@ -150,6 +150,21 @@ def feeds_list() -> None:
     console.print(table)
 
 
+@feeds_app.command("enable")
+def feeds_enable(name: Annotated[str, typer.Argument(help="Feed name")]) -> None:
+    """Re-enable a feed the publisher marked gone (410) and poll it at the next run."""
+    from alerts.feeds import enable_feed, sync_feeds
+
+    settings = _settings()
+    database, registry = _database(settings), _registry(settings)
+    with database.session() as session:
+        sync_feeds(session, registry)
+        if not enable_feed(session, name):
+            errors.print(f"[red]no feed named {name!r} in {settings.feeds_file}[/red]")
+            raise typer.Exit(1)
+    console.print(f"[green]{name} enabled[/green]; it is polled at the next run")
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 

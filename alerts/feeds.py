@@ -11,6 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from alerts.ingest.parsers import FORMATS
@@ -145,19 +146,44 @@ def _check_unique(registry: Registry, root: yaml.Node, filename: str) -> None:
 def sync_feeds(session: Session, registry: Registry) -> dict[str, Feed]:
     """Create or update the run-time row of every configured feed.
 
-    A URL change in feeds.yaml resets the redirect target and the validators; a feed that a
-    publisher marked gone (410) stays disabled until someone re-enables it.
-    """
+    A new URL or format in feeds.yaml starts afresh (no redirect target, validators or 410
+    mark from the old one); otherwise a feed the publisher marked gone stays disabled until
+    `alerts feeds enable`. Safe when several processes start at once."""
+    _insert_missing(session, registry)
     rows = {feed.name: feed for feed in session.scalars(select(Feed))}
     for config in registry.feeds:
-        row = rows.get(config.name)
-        if row is None:
-            row = Feed(name=config.name, url=config.url, format=config.format)
-            session.add(row)
-            rows[config.name] = row
-        elif row.url != config.url:
-            row.url, row.current_url, row.etag, row.last_modified = config.url, None, None, None
-        row.format = config.format
+        row = rows[config.name]
+        if (row.url, row.format) != (config.url, config.format):
+            row.url, row.format = config.url, config.format
+            row.current_url = row.etag = row.last_modified = row.disabled_reason = None
         row.enabled = config.enabled
     session.flush()
     return rows
+
+
+def _insert_missing(session: Session, registry: Registry) -> None:
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {
+            "name": c.name,
+            "url": c.url,
+            "format": c.format,
+            "enabled": c.enabled,
+            "consecutive_failures": 0,
+        }
+        for c in registry.feeds
+    ]
+    if rows:
+        session.execute(insert(Feed).on_conflict_do_nothing(index_elements=["name"]), rows)
+
+
+def enable_feed(session: Session, name: str) -> bool:
+    """Clear a 410 mark and the failure count, and poll the feed at the next opportunity."""
+    feed = session.scalars(select(Feed).where(Feed.name == name)).first()
+    if feed is None:
+        return False
+    feed.disabled_reason = None
+    feed.consecutive_failures = 0
+    feed.next_poll_at = None
+    return True

@@ -35,11 +35,11 @@ def _filtered(query: Select, filters: AdvisoryFilter) -> Select:
             Advisory.id.in_(select(AdvisoryCve.advisory_id).where(AdvisoryCve.cve_id == cve))
         )
     if filters.text:
-        pattern = f"%{filters.text.lower()}%"
+        pattern = "%" + _escape_like(filters.text.lower()) + "%"
         query = query.where(
             or_(
-                func.lower(Advisory.title).like(pattern),
-                func.lower(Advisory.summary_text).like(pattern),
+                func.lower(Advisory.title).like(pattern, escape="\\"),
+                func.lower(Advisory.summary_text).like(pattern, escape="\\"),
             )
         )
     if filters.kind:
@@ -47,6 +47,11 @@ def _filtered(query: Select, filters: AdvisoryFilter) -> Select:
     if filters.known_exploited is not None:
         query = query.where(Advisory.known_exploited.is_(filters.known_exploited))
     return query
+
+
+def _escape_like(text: str) -> str:
+    """Search text is text: % and _ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_advisories(

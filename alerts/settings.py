@@ -97,8 +97,9 @@ class Settings(BaseSettings):
 
 
 def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db (and ?password=)"""
+    masked = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", masked)
 
 
 def load_settings(**overrides) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,11 +45,17 @@ _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets readers (the web app) work while a poller writes; foreign keys for cascades.
+    # SQLite's own lower() folds ASCII only; advisories are in French, Dutch and German.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -58,9 +65,28 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x5E1E7A  # an arbitrary, fixed PostgreSQL advisory-lock key
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; runs on every start)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest revision (idempotent; runs on every start).
+
+    On PostgreSQL several processes may start at once: an advisory lock lets one migrate
+    while the others wait, then find nothing left to do."""
+    with _MIGRATING:  # Alembic's context is process-global: one migration per process
+        if engine.dialect.name != "postgresql":
+            command.upgrade(alembic_config(engine), "head")
+            return
+        with engine.connect() as lock:
+            lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            try:
+                command.upgrade(alembic_config(engine), "head")
+            finally:
+                lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                lock.commit()
+
+
+_MIGRATING = threading.Lock()
 
 
 class Database:

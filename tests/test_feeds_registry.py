@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from alerts.feeds import RegistryError, load_registry, parse_duration, parse_registry, sync_feeds
+from alerts.feeds import (
+    RegistryError,
+    enable_feed,
+    load_registry,
+    parse_duration,
+    parse_registry,
+    sync_feeds,
+)
 from alerts.ingest.parsers import FORMATS
 from alerts.models import Feed
 
@@ -100,4 +107,14 @@ def test_sync_creates_updates_and_keeps_gone_feeds_disabled(database):
         feed = session.query(Feed).one()
         assert feed.url.endswith("/avis/rss/")
         assert feed.etag is None  # validators belong to the old URL
-        assert feed.disabled_reason == "410 Gone"  # stays off until someone re-enables it
+        assert feed.disabled_reason is None  # a new address deserves a new try
+        feed.disabled_reason = "410 Gone"
+    with database.session() as session:
+        sync_feeds(session, moved)  # same URL again: the 410 mark stays
+        assert session.query(Feed).one().disabled_reason == "410 Gone"
+    with database.session() as session:
+        assert enable_feed(session, "certfr-avis")
+        assert not enable_feed(session, "nope")
+    with database.session() as session:
+        feed = session.query(Feed).one()
+        assert feed.disabled_reason is None and feed.next_poll_at is None

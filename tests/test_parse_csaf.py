@@ -5,6 +5,7 @@ samples (run without ../shared) and malformed or hostile input."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -853,8 +854,8 @@ def test_sample_provider_metadata(read_fixture):
         f"{BRUSSELSOFT}/clear/changes.csv",
         f"{BRUSSELSOFT}/clear/brusselsoft-feed-tlp-clear.json",
     ]
-    # A public service reads only TLP:CLEAR/WHITE: the GREEN feed is named and skipped.
-    assert result.warnings == ["ROLIE feed marked TLP:GREEN skipped (not public)"]
+    # A public service must not hold restricted advisories: the AMBER feed is skipped.
+    assert result.warnings == ["ROLIE feed marked TLP:AMBER skipped (restricted)"]
 
 
 # ----------------------------------------------------------------------------- malformed
@@ -974,3 +975,27 @@ def test_provider_metadata_errors():
     result = parse(b'{"publisher": {"name": "Nobody"}, "distributions": []}', "csaf-provider")
     assert result.title == "Nobody"
     assert result.warnings == ["provider metadata names no ROLIE feed and no directory"]
+
+
+@pytest.mark.parametrize("label", ["AMBER", "RED", "AMBER+STRICT"])
+def test_restricted_tlp_documents_are_refused(read_fixture, label):
+    doc = json.loads(read_fixture("feeds/csaf/brusselsoft-bsa-2025-0042.json"))
+    doc["document"]["distribution"] = {"tlp": {"label": label}}
+    with pytest.raises(UnsupportedDocument, match=re.escape(f"TLP:{label}")):
+        parse(json.dumps(doc).encode(), "csaf")
+
+
+def test_clear_and_white_documents_are_read(read_fixture):
+    doc = json.loads(read_fixture("feeds/csaf/brusselsoft-bsa-2025-0042.json"))
+    for label in ("CLEAR", "WHITE"):
+        doc["document"]["distribution"] = {"tlp": {"label": label}}
+        result = parse(json.dumps(doc).encode(), "csaf")
+        assert result.advisories and not any("TLP" in w for w in result.warnings)
+
+
+def test_green_documents_are_kept_with_a_warning(read_fixture):
+    doc = json.loads(read_fixture("feeds/csaf/brusselsoft-bsa-2025-0042.json"))
+    doc["document"]["distribution"] = {"tlp": {"label": "GREEN"}}
+    result = parse(json.dumps(doc).encode(), "csaf")
+    assert result.advisories[0].facts["tlp"] == "GREEN"
+    assert any("TLP:GREEN" in warning for warning in result.warnings)

@@ -665,3 +665,13 @@ def test_broken_jvn_feed_falls_back_to_what_feedparser_kept(read_fixture):
 def test_broken_feed_whose_only_item_is_cut_off_is_malformed():
     with pytest.raises(MalformedDocument, match="no complete items"):
         rss.parse(b"<rss><channel><item><title>cut off")
+
+
+def test_relative_links_in_summaries_point_at_the_publisher():
+    data = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+    <link>https://cert.example.be/</link><item><title>Advisory</title>
+    <link>https://cert.example.be/advisories/7</link><guid>7</guid>
+    <description>&lt;p&gt;See &lt;a href="/fixes/7"&gt;the fix&lt;/a&gt;&lt;/p&gt;</description>
+    </item></channel></rss>"""
+    [record] = parsers.parse(data, "rss").advisories
+    assert 'href="https://cert.example.be/fixes/7"' in record.summary_html

@@ -254,3 +254,21 @@ def test_non_utc_datetimes_are_stored_as_the_same_instant(database):
     with database.session() as session:
         stored = session.scalars(select(Advisory.published)).one()
     assert stored == brussels and stored.hour == 10
+
+
+def test_text_search_folds_accents_case_and_takes_wildcards_literally(database):
+    with database.session() as session:
+        store_records(
+            session,
+            "certfr",
+            [
+                record("A", title="Écran de connexion vulnérable"),
+                record("B", title="Remise à 100% des droits"),
+                record("C", title="Remise a 1000 droits"),
+            ],
+        )
+    with database.session() as session:
+        found = list_advisories(session, AdvisoryFilter(text="écran"))
+        assert [a.item_id for a in found] == ["A"]
+        assert [a.item_id for a in list_advisories(session, AdvisoryFilter(text="100%"))] == ["B"]
+        assert list_advisories(session, AdvisoryFilter(text="a_1")) == []

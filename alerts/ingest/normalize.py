@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 from dateutil import parser as dateutil_parser
@@ -146,7 +147,10 @@ def strip_markdown(text: str | None) -> str:
 
 
 def safe_html(fragment: str | None, *, base_url: str | None = None) -> str:
-    """Allowlisted HTML for display: no scripts, no event handlers, no javascript: links."""
+    """Allowlisted HTML for display: no scripts, no event handlers, no javascript: links.
+
+    Relative links are made absolute against the publisher's address (base_url); without
+    one they are dropped, since they would otherwise point into our own site."""
     if not fragment:
         return ""
     text = fragment
@@ -156,10 +160,22 @@ def safe_html(fragment: str | None, *, base_url: str | None = None) -> str:
         text,
         tags=SAFE_TAGS,
         attributes=SAFE_ATTRIBUTES,
+        attribute_filter=_absolute_links(base_url),
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     ).strip()
+
+
+def _absolute_links(base_url: str | None):
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute != "href" or urlsplit(value).scheme:
+            return value
+        if not base_url or not base_url.startswith(("http://", "https://")):
+            return None
+        return urljoin(base_url, value)
+
+    return keep
 
 
 def text_to_html(text: str | None) -> str:

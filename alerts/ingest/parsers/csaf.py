@@ -77,10 +77,30 @@ def parse_document(data: bytes, base_url: str | None = None) -> ParseResult:
     """One CSAF 2.0 document -> a ParseResult with exactly one AdvisoryRecord."""
     root = load_json_object(data, "CSAF")
     result = ParseResult(format=FORMAT)
+    _require_shareable(root, result.warnings)
     record = advisory_from_csaf(root, base_url=base_url, warnings=result.warnings)
     result.advisories.append(record)
     result.title = record.title
     return result
+
+
+# Traffic Light Protocol labels this service must never hold: limited to named recipients.
+# TLP:GREEN (community-wide; some vendors label their public advisories so) is kept, with a
+# warning and the label in facts, so staff know not to republish its text as-is.
+RESTRICTED_TLP = {"AMBER", "AMBER+STRICT", "RED"}
+
+
+def tlp_label(root: dict[str, Any]) -> str:
+    document = _dict(root.get("document"))
+    return _text(_dict(_dict(document.get("distribution")).get("tlp")).get("label")).upper()
+
+
+def _require_shareable(root: dict[str, Any], warnings: list[str]) -> None:
+    label = tlp_label(root)
+    if label in RESTRICTED_TLP:
+        raise UnsupportedDocument(f"TLP:{label} document: restricted distribution, not stored")
+    if label == "GREEN":
+        warnings.append("TLP:GREEN document: community use; do not republish its text as-is")
 
 
 def advisory_from_csaf(

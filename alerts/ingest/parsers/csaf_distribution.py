@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from alerts.ingest.normalize import extract_cves, parse_date, shorten, text_to_html, tidy_text
+from alerts.ingest.parsers.csaf import RESTRICTED_TLP
 from alerts.ingest.parsers.jsondoc import as_dict as _dict
 from alerts.ingest.parsers.jsondoc import as_list as _list
 from alerts.ingest.parsers.jsondoc import as_text as _text
@@ -229,9 +230,6 @@ def _newest_per_url(links: list[DocumentLink]) -> list[DocumentLink]:
 # ----------------------------------------------------------------------------- metadata
 
 
-PUBLIC_TLP = {"WHITE", "CLEAR"}
-
-
 def parse_provider_metadata(data: bytes, base_url: str | None = None) -> ParseResult:
     """provider-metadata.json, an aggregator's aggregator.json or a ROLIE service document:
     links to the feeds, directories and providers they name; no advisories."""
@@ -266,9 +264,9 @@ def _provider_links(result: ParseResult, root: dict[str, Any], base_url: str | N
     for distribution in map(_dict, _list(root.get("distributions"))):
         for feed in map(_dict, _list(_dict(distribution.get("rolie")).get("feeds"))):
             label = _text(feed.get("tlp_label")).upper()
-            if label and label not in PUBLIC_TLP:
-                # A public alert service may only read what may be shared without limits.
-                result.warnings.append(f"ROLIE feed marked TLP:{label} skipped (not public)")
+            if label in RESTRICTED_TLP:
+                # A public alert service must not hold restricted-distribution advisories.
+                result.warnings.append(f"ROLIE feed marked TLP:{label} skipped (restricted)")
                 continue
             title = _text(feed.get("summary")) or label or None
             _link(result, feed.get("url"), base_url, title=title)

@@ -252,8 +252,8 @@ def _language_code(value: str | None) -> str | None:
 
 
 def _record(entry: Any, feed: _Feed) -> AdvisoryRecord | None:
-    body_html, body_text = _body(entry)
     url = _absolute(entry.get("link"), feed.bases)
+    body_html, body_text = _body(entry, url or (feed.bases[0] if feed.bases else None))
     title = shorten(_one_line(entry.get("title")), TITLE_LIMIT)
     title = title or shorten(_one_line(body_text), FALLBACK_TITLE_LIMIT) or url or ""
     item_id = _item_id(entry, url)
@@ -299,9 +299,10 @@ def _item_id(entry: Any, url: str | None) -> str | None:
     return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def _body(entry: Any) -> tuple[str, str]:
+def _body(entry: Any, base_url: str | None) -> tuple[str, str]:
     """(safe HTML, plain text) of the fullest body: content:encoded / Atom content when the
-    item has it, else the description / summary. Markdown remnants leave the text."""
+    item has it, else the description / summary. Markdown remnants leave the text; relative
+    links in the HTML resolve against the item's own address."""
     value, content_type = _body_source(entry)
     if not value:
         return "", ""
@@ -310,7 +311,8 @@ def _body(entry: Any) -> tuple[str, str]:
         return text_to_html(text), text
     text = strip_markdown(html_to_text(value))
     has_markup = _TAG_RE.search(value if "<" in value else html.unescape(value))
-    return (safe_html(value) if has_markup else text_to_html(text)), text
+    html_body = safe_html(value, base_url=base_url) if has_markup else text_to_html(text)
+    return html_body, text
 
 
 def _body_source(entry: Any) -> tuple[str, str]:
