@@ -6,17 +6,9 @@ from sqlalchemy import inspect, text
 
 from alerts.feeds import parse_registry, sync_feeds
 from alerts.store import Database, migrate
+from tests.test_feeds_registry import GOOD
 
-REGISTRY = parse_registry("""\
-feeds:
-  - name: certfr-avis
-    title: CERT-FR avis
-    url: https://www.cert.ssi.gouv.fr/avis/feed/
-    format: rss
-    language: fr
-    category: cert
-    interval: 1h
-""")
+REGISTRY = parse_registry(GOOD)
 
 
 def test_migrations_create_every_table(database):
