@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from alerts.ingest.parsers import FORMATS
 from alerts.models import Feed
+from alerts.yamlfile import line_of
 
 Category = Literal["cert", "kev", "vendor", "news", "vulnerability-db", "enrichment"]
 _DURATION_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -108,37 +109,17 @@ def _describe(error: ValidationError, root: yaml.Node, filename: str) -> str:
     lines = []
     for problem in error.errors():
         location = problem["loc"]
-        line = _line_of(root, location)
+        line = line_of(root, location)
         field = ".".join(str(part) for part in location[2:]) or "entry"
         lines.append(f"{filename}: line {line}: feed #{location[1] + 1} {field}: {problem['msg']}")
     return "\n".join(lines)
-
-
-def _line_of(node: yaml.Node, location: tuple) -> int:
-    """The 1-based line of the deepest YAML node the error location reaches."""
-    for part in location:
-        child = _child(node, part)
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1
-
-
-def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == part:
-                return value
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
-    return None
 
 
 def _check_unique(registry: Registry, root: yaml.Node, filename: str) -> None:
     seen: set[str] = set()
     for index, feed in enumerate(registry.feeds):
         if feed.name in seen:
-            line = _line_of(root, ("feeds", index, "name"))
+            line = line_of(root, ("feeds", index, "name"))
             raise RegistryError(f"{filename}: line {line}: feed name {feed.name!r} is repeated")
         seen.add(feed.name)
 

@@ -1,0 +1,1 @@
+"""SME relevance: product families, rules as data, a pure engine that explains itself."""

@@ -1,0 +1,238 @@
+"""Product families (catalogue.yaml) and spotting them in an advisory.
+
+Structured data (vendor + product fields, CPE names) is trusted most; then names in the
+title; names only in the summary are kept apart as weaker evidence (a news article may
+mention Windows in passing)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from alerts.yamlfile import load_model
+
+CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
+Category = Literal[
+    "edge",
+    "remote-access",
+    "email",
+    "file-transfer",
+    "nas",
+    "backup",
+    "cms",
+    "ecommerce",
+    "collaboration",
+    "virtualisation",
+    "desktop-os",
+    "office",
+    "browser",
+    "mobile",
+    "document-reader",
+    "archiver",
+    "server",
+    "web-server",
+    "network",
+    "security",
+    "runtime",
+    "business",
+    "devops",
+    "library",
+    "enterprise",
+    "mainframe",
+    "ot",
+    "medical",
+    "consumer",
+]
+Exposure = Literal["internet", "user", "internal", "none"]
+_SUMMARY_CHARS = 3000  # names deep in long articles say little about the subject
+
+
+class Family(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,50}$")
+    name: str
+    vendor: str
+    category: Category
+    exposure: Exposure
+    sme_weight: float = Field(ge=0, le=1)
+    aliases: list[str] = []
+    vendors: list[str] = []
+    products: list[str] = []
+    cpe: list[str] = []
+
+    @field_validator("aliases")
+    @classmethod
+    def _valid_patterns(cls, aliases: list[str]) -> list[str]:
+        for alias in aliases:
+            if alias.startswith("re:"):
+                re.compile(alias[3:])  # a bad expression is reported with its line
+        return aliases
+
+    @property
+    def sme_common(self) -> bool:
+        return self.sme_weight >= 0.5
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    families: list[Family]
+
+    @field_validator("families")
+    @classmethod
+    def _unique_ids(cls, families: list[Family]) -> list[Family]:
+        seen = set()
+        for family in families:
+            if family.id in seen:
+                raise ValueError(f"family id {family.id!r} is repeated")
+            seen.add(family.id)
+        return families
+
+    def get(self, family_id: str) -> Family | None:
+        return self._by_id.get(family_id)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Family]:
+        return {family.id: family for family in self.families}
+
+    @cached_property
+    def matcher(self) -> FamilyMatcher:
+        return FamilyMatcher(self.families)
+
+
+@dataclass(frozen=True)
+class FamilyHit:
+    family: Family
+    evidence: str  # "vendor/product", "cpe", "title" or "summary"
+    matched: str  # what matched, for the reason shown to staff
+
+    @property
+    def primary(self) -> bool:
+        return self.evidence != "summary"
+
+
+class FamilyMatcher:
+    """All aliases compiled into a few alternations, so matching stays fast."""
+
+    def __init__(self, families: list[Family]):
+        self.families = families
+        self._lookup: dict[str, list[Family]] = {}
+        self._exact: dict[str, list[Family]] = {}
+        self._expressions: list[tuple[re.Pattern, Family]] = []
+        folded, exact = [], []
+        for family in families:
+            for alias in family.aliases:
+                if alias.startswith("re:"):
+                    self._expressions.append((re.compile(alias[3:], re.I), family))
+                elif alias.startswith("cs:"):
+                    exact.append(alias[3:])
+                    self._exact.setdefault(alias[3:], []).append(family)
+                else:
+                    folded.append(alias)
+                    self._lookup.setdefault(alias.lower(), []).append(family)
+        self._folded = _alternation(folded, re.I)
+        self._case = _alternation(exact, 0)
+
+    def in_text(self, text: str) -> list[tuple[Family, str]]:
+        found: dict[str, tuple[Family, str]] = {}
+        for match in self._folded.finditer(text) if self._folded else ():
+            for family in self._lookup.get(match.group(0).lower(), []):
+                found.setdefault(family.id, (family, match.group(0)))
+        for match in self._case.finditer(text) if self._case else ():
+            for family in self._exact.get(match.group(0), []):
+                found.setdefault(family.id, (family, match.group(0)))
+        for expression, family in self._expressions:
+            if family.id not in found and (match := expression.search(text)):
+                found[family.id] = (family, match.group(0))
+        return list(found.values())
+
+    def structured(self, vendors: list[str], products: list[str]) -> list[tuple[Family, str]]:
+        vendor_names = [v.lower() for v in vendors if v]
+        product_names = [p.lower() for p in products if p]
+        found = []
+        for family in self.families:
+            vendor = next((v for v in vendor_names if _vendor_is(v, family.vendors)), None)
+            if vendor is None:
+                continue
+            product = _product_of(family, product_names)
+            if product is not None:
+                found.append((family, f"{vendor} / {product}" if product else vendor))
+        return found
+
+    def cpes(self, cpes: list[str]) -> list[tuple[Family, str]]:
+        found = []
+        for cpe in cpes:
+            parts = cpe.lower().split(":")
+            if len(parts) < 5:
+                continue
+            for family in self.families:
+                if any(_cpe_matches(parts[2:5], prefix) for prefix in family.cpe):
+                    found.append((family, f"{parts[3]}:{parts[4]}"))
+        return found
+
+
+def _alternation(aliases: list[str], flags: int) -> re.Pattern | None:
+    if not aliases:
+        return None
+    ordered = sorted(set(aliases), key=len, reverse=True)  # longest first: "Windows Server"
+    body = "|".join(re.escape(alias) for alias in ordered)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w])", flags)
+
+
+def _vendor_is(vendor: str, names: list[str]) -> bool:
+    return any(vendor == name or vendor.startswith(name + " ") for name in names)
+
+
+def _product_of(family: Family, products: list[str]) -> str | None:
+    """The product that places an advisory of this vendor in this family ("" = any)."""
+    if not family.products:
+        return products[0] if products else ""
+    for product in products:
+        if any(name in product for name in family.products):
+            return product
+    return None
+
+
+def _cpe_matches(parts: list[str], prefix: str) -> bool:
+    wanted = prefix.lower().replace("\\/", "/").split(":")
+    for have, want in zip(parts, wanted, strict=False):
+        if want.endswith("*"):
+            if not have.startswith(want[:-1]):
+                return False
+        elif want != "*" and have != want:
+            return False
+    return True
+
+
+def find_families(
+    catalogue: Catalogue,
+    *,
+    title: str,
+    summary: str,
+    vendors: list[str],
+    products: list[str],
+    cpes: list[str] = (),
+) -> list[FamilyHit]:
+    """Every family the advisory concerns, strongest evidence first, each family once."""
+    matcher = catalogue.matcher
+    hits: dict[str, FamilyHit] = {}
+    sources = [
+        ("vendor/product", matcher.structured(vendors, products)),
+        ("cpe", matcher.cpes(list(cpes))),
+        ("title", matcher.in_text(title)),
+        ("summary", matcher.in_text(summary[:_SUMMARY_CHARS])),
+    ]
+    for evidence, found in sources:
+        for family, matched in found:
+            hits.setdefault(family.id, FamilyHit(family, evidence, matched))
+    return list(hits.values())
+
+
+def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
+    return load_model(path, Catalogue)

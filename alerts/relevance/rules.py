@@ -1,0 +1,178 @@
+"""The rule file (rules.yaml): schema, loading with the line at fault, and a holder that
+keeps the previous rules in force when an edited file is invalid."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from alerts.enrich import Signals
+from alerts.relevance.catalogue import Category, Exposure
+from alerts.yamlfile import DataFileError, load_model
+
+log = logging.getLogger(__name__)
+RULES_FILE = Path(__file__).with_name("rules.yaml")
+LANGUAGES = ("en", "nl", "fr", "de")
+Tier = Literal["urgent", "newsletter", "ignore"]
+
+
+class Text(BaseModel):
+    """A reason in the four languages; {family}, {matched}, {cvss}, {epss}, {catalogues}
+    and {wording} are filled in when the rule fires."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    en: str
+    nl: str
+    fr: str
+    de: str
+
+
+class FamilyCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    category_in: list[Category] | None = None
+    exposure_in: list[Exposure] | None = None
+    sme_weight_min: float | None = Field(None, ge=0, le=1)
+    sme_weight_below: float | None = Field(None, ge=0, le=1)
+
+
+class Condition(BaseModel):
+    """Every key given must hold for the rule to fire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    known_exploited: bool | None = None
+    exploitation: Literal["active", "poc", "none"] | None = None
+    ransomware: bool | None = None
+    cert_alert: bool | None = None
+    news: bool | None = None
+    rejected: bool | None = None
+    wording: str | None = None  # a signal name that must be present
+    no_wording: str | None = None  # a signal name that must be absent
+    cvss_min: float | None = Field(None, ge=0, le=10)
+    cvss_below: float | None = Field(None, ge=0, le=10)
+    epss_min: float | None = Field(None, ge=0, le=1)
+    cve_age_min: int | None = Field(None, ge=0)  # years between the CVE and the advisory
+    family: FamilyCondition | None = None  # some family of the advisory satisfies this
+    all_families: FamilyCondition | None = None  # every family (at least one) satisfies this
+    no_family: bool | None = None
+    kind_in: list[str] | None = None
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,60}$")
+    weight: int = Field(ge=-100, le=100)
+    when: Condition
+    reason: Text
+
+
+class TierPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ignore_when_any: list[str] = []
+    urgent_requires: list[list[str]] = []  # every group: at least one of its rules fired
+    urgent_blocked_by: list[str] = []
+
+
+class SignalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    news_domains: list[str] = []
+    alert_urls: list[str] = []
+    alert_ids: list[str] = []
+    wording: dict[str, list[str]] = {}
+
+    def compile(self) -> Signals:
+        patterns = {name: _phrases(phrases) for name, phrases in self.wording.items()}
+        return Signals(
+            patterns, frozenset(self.news_domains), tuple(self.alert_urls), tuple(self.alert_ids)
+        )
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    urgent: int = Field(ge=0, le=100)
+    newsletter: int = Field(ge=0, le=100)
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str
+    base: int = Field(ge=0, le=100)
+    thresholds: Thresholds
+    signals: SignalConfig
+    rules: list[Rule]
+    tiers: TierPolicy
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleSet:
+        ids = [rule.id for rule in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        named = set(self.tiers.ignore_when_any + self.tiers.urgent_blocked_by)
+        named.update(rule for group in self.tiers.urgent_requires for rule in group)
+        if unknown := named - set(ids):
+            raise ValueError(f"tiers name unknown rules: {', '.join(sorted(unknown))}")
+        used = {r.when.wording for r in self.rules} | {r.when.no_wording for r in self.rules}
+        if missing := (used - {None}) - set(self.signals.wording):
+            raise ValueError(f"rules use undefined wording signals: {', '.join(sorted(missing))}")
+        if self.thresholds.newsletter > self.thresholds.urgent:
+            raise ValueError("the newsletter threshold must not exceed the urgent threshold")
+        return self
+
+    def compiled_signals(self) -> Signals:
+        return self.signals.compile()
+
+
+def _phrases(phrases: list[str]) -> re.Pattern:
+    """Phrases as one case-insensitive pattern on word boundaries; "re:" marks a regex."""
+    parts = [p[3:] if p.startswith("re:") else re.escape(p) for p in phrases]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.I)
+
+
+def load_rules(path: Path = RULES_FILE) -> RuleSet:
+    """Read and validate; DataFileError names the line at fault (regexes included)."""
+    rules = load_model(path, RuleSet)
+    try:
+        rules.compiled_signals()
+    except re.error as error:
+        raise DataFileError(
+            f"{path}: a wording pattern is not a valid expression: {error}"
+        ) from None
+    return rules
+
+
+class RuleHolder:
+    """The rules in force. `reload()` swaps in an edited file only when it is valid."""
+
+    def __init__(self, path: Path = RULES_FILE):
+        self.path = path
+        self._lock = threading.Lock()
+        self.rules = load_rules(path)
+        self.signals = self.rules.compiled_signals()
+        self._mtime = _mtime(path)
+
+    def reload(self, *, force: bool = False) -> str | None:
+        """None when the rules in force are current; else the error that kept them."""
+        mtime = _mtime(self.path)
+        if not force and mtime == self._mtime:
+            return None
+        try:
+            rules = load_rules(self.path)
+        except DataFileError as error:
+            log.error("rule file rejected, previous rules stay in force: %s", error)
+            self._mtime = mtime
+            return str(error)
+        with self._lock:
+            self.rules, self.signals, self._mtime = rules, rules.compiled_signals(), mtime
+        log.info("relevance rules %s loaded", rules.version)
+        return None
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None

@@ -1,0 +1,68 @@
+"""Load YAML data files validated by a pydantic model, naming the line at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class DataFileError(Exception):
+    """A YAML data file (rules, catalogue) is invalid; the message names file and line."""
+
+
+def load_model(path: Path, model: type[Model]) -> Model:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DataFileError(f"{path}: cannot read ({error.strerror})") from None
+    return parse_model(text, model, str(path))
+
+
+def parse_model(text: str, model: type[Model], filename: str) -> Model:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise DataFileError(f"{filename}: {error}") from None
+    if not isinstance(data, dict):
+        raise DataFileError(f"{filename}: line 1: expected a mapping")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise DataFileError(describe(error, root, filename)) from None
+    except ValueError as error:  # cross-field checks raised by the model
+        raise DataFileError(f"{filename}: {error}") from None
+
+
+def describe(error: ValidationError, root: yaml.Node, filename: str) -> str:
+    lines = []
+    for problem in error.errors():
+        location = problem["loc"]
+        where = ".".join(str(part) for part in location) or "file"
+        lines.append(f"{filename}: line {line_of(root, location)}: {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def line_of(node: yaml.Node, location: tuple) -> int:
+    """The 1-based line of the deepest YAML node an error location reaches."""
+    for part in location:
+        child = _child(node, part)
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == part:
+                return value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
