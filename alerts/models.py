@@ -167,9 +167,10 @@ class LinkedDocument(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String(20))  # ok | error
+    status: Mapped[str] = mapped_column(String(20))  # ok | pending | error | failed
     error: Mapped[str | None] = mapped_column(Text)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # for pending / error
 
 
 class EpssScore(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import threading
 from collections.abc import Iterator
@@ -75,7 +76,8 @@ def migrate(engine: Engine) -> None:
     while the others wait, then find nothing left to do."""
     with _MIGRATING:  # Alembic's context is process-global: one migration per process
         if engine.dialect.name != "postgresql":
-            command.upgrade(alembic_config(engine), "head")
+            with _file_lock(engine):
+                command.upgrade(alembic_config(engine), "head")
             return
         with engine.connect() as lock:
             lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
@@ -87,6 +89,21 @@ def migrate(engine: Engine) -> None:
 
 
 _MIGRATING = threading.Lock()
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """Processes sharing one SQLite file migrate one after another (a lock file beside it)."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Database:

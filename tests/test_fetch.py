@@ -200,3 +200,10 @@ def test_bad_gzip_is_an_error_not_an_exception(feed_server, fetcher):
 def test_unsupported_scheme_is_an_error_not_an_exception(fetcher):
     result = fetcher.fetch("ftp://127.0.0.1/feed")
     assert result.error_kind == "invalid-url"
+
+
+def test_unresolvable_hosts_are_refused_before_any_request():
+    from alerts.ingest.fetch import UnresolvableHost
+
+    with pytest.raises(UnresolvableHost):
+        check_public_address("https://no-such-host.invalid/feed")

@@ -34,53 +34,260 @@ def assert_json_able(record) -> None:
 
 # id, published, updated, vendor, first product, product count, KEV marker, CVSS version, score
 CVE_GOLDEN = [
-    ("CVE-2021-44228", "2021-12-10T00:00:00", "2025-10-21T23:25:23.121",
-     "Apache Software Foundation", "Apache Log4j2", 1, True, "3.1", 10.0),
-    ("CVE-2023-22515", "2023-10-04T14:00:00.820", "2024-09-13T18:13:18.030",
-     "Atlassian", "Confluence Data Center", 2, True, "3.1", 9.8),
-    ("CVE-2023-27997", "2023-06-13T08:41:47.415", "2024-10-23T13:18:14.745",
-     "Fortinet", "FortiOS-6K7K", 3, True, "3.1", 9.2),
-    ("CVE-2023-34362", "2023-06-02T00:00:00", "2024-08-02T16:10:06.378",
-     "Progress", "MOVEit Transfer", 2, True, "3.1", 9.8),
-    ("CVE-2024-0802", "2024-03-14T23:57:07.390", "2024-08-01T18:18:18.584",
-     "Mitsubishi Electric Corporation", "MELSEC-Q Series Q03UDECPU", 26, False, "3.1", 9.8),
-    ("CVE-2024-1709", "2024-02-21T15:36:03.960", "2024-08-01T18:48:21.899",
-     "ConnectWise", "ScreenConnect", 1, True, "3.1", 10.0),
-    ("CVE-2024-21413", "2024-02-13T18:02:24.799", "2024-10-09T01:49:48.188",
-     "Microsoft", "Microsoft Office 2019", 4, False, "3.1", 9.8),
-    ("CVE-2024-21762", "2024-02-09T08:14:25.954", "2024-08-01T22:27:36.250",
-     "Fortinet", "FortiProxy", 2, True, "3.1", 9.6),
-    ("CVE-2024-21899", "2024-03-08T16:17:25.243", "2024-08-01T22:35:34.557",
-     "QNAP Systems Inc.", "QTS", 3, False, "3.1", 9.8),
-    ("CVE-2024-21914", "2024-03-25T21:27:18.975", "2024-08-05T16:36:55.604",
-     "Rockwell Automation", "FactoryTalk® View ME", 1, False, "3.1", 5.3),
-    ("CVE-2024-2229", "2024-03-18T16:08:33.773", "2024-08-01T19:03:39.361",
-     "Schneider Electric", "EcoStruxure Power Design - Ecodial", 1, False, "3.1", 7.8),
-    ("CVE-2024-22332", "2024-02-09T00:54:41.345", "2024-08-01T22:43:34.513",
-     "IBM", "Integration Bus for z/OS", 1, False, "3.1", 6.5),
-    ("CVE-2024-27198", "2024-03-04T17:21:39.422", "2024-08-02T00:27:59.636",
-     "JetBrains", "TeamCity", 1, True, "3.1", 9.8),
-    ("CVE-2024-27939", "2024-05-14T10:02:07.190", "2024-06-04T17:47:23.121",
-     "Siemens", "RUGGEDCOM CROSSBOW", 1, False, "3.1", 9.8),
-    ("CVE-2024-28000", "2024-08-21T13:53:57.747", "2024-08-21T16:49:04.870",
-     "LiteSpeed Technologies", "LiteSpeed Cache", 1, False, "3.1", 9.8),
-    ("CVE-2024-29227", "2024-03-28T06:08:34.641", "2024-08-27T20:29:00.498",
-     "Synology", "Surveillance Station", 1, False, "3.1", 5.4),
-    ("CVE-2024-29972", "2024-06-04T01:24:58.172", "2024-08-02T01:17:58.671",
-     "Zyxel", "NAS326 firmware", 2, False, "3.1", 9.8),
-    ("CVE-2024-3400", "2024-04-12T07:20:00.707", "2024-08-01T20:12:06.667",
-     "Palo Alto Networks", "PAN-OS", 3, True, "3.1", 10.0),
-    ("CVE-2024-40711", "2024-09-07T16:11:22.213", "2024-10-18T13:05:20.986",
-     "Veeam", "Backup and Recovery", 1, True, "3.0", 9.8),
-    ("CVE-2024-40766", "2024-08-23T06:19:07.229", "2024-09-09T16:20:22.681",
-     "SonicWall", "SonicOS", 1, True, "3.1", 9.3),
-    ("CVE-2024-47575", "2024-10-23T15:03:48.798", "2024-10-23T22:20:22.666",
-     "Fortinet", "FortiManager", 1, True, "3.1", 9.8),
-    ("CVE-2024-6387", "2024-07-01T12:37:25.431", "2024-09-14T02:09:26.419",
-     "Red Hat", "Red Hat Enterprise Linux 9", 13, False, "3.1", 8.1),
-    ("CVE-2024-8190", "2024-09-10T20:33:44.793", "2024-09-16T13:24:41.628",
-     "Ivanti", "CSA (Cloud Services Appliance)", 1, True, "3.1", 7.2),
-]  # fmt: skip
+    (
+        "CVE-2021-44228",
+        "2021-12-10T00:00:00",
+        "2025-10-21T23:25:23.121",
+        "Apache Software Foundation",
+        "Apache Log4j2",
+        1,
+        True,
+        "3.1",
+        10.0,
+    ),
+    (
+        "CVE-2023-22515",
+        "2023-10-04T14:00:00.820",
+        "2024-09-13T18:13:18.030",
+        "Atlassian",
+        "Confluence Data Center",
+        2,
+        True,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2023-27997",
+        "2023-06-13T08:41:47.415",
+        "2024-10-23T13:18:14.745",
+        "Fortinet",
+        "FortiOS-6K7K",
+        3,
+        True,
+        "3.1",
+        9.2,
+    ),
+    (
+        "CVE-2023-34362",
+        "2023-06-02T00:00:00",
+        "2024-08-02T16:10:06.378",
+        "Progress",
+        "MOVEit Transfer",
+        2,
+        True,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-0802",
+        "2024-03-14T23:57:07.390",
+        "2024-08-01T18:18:18.584",
+        "Mitsubishi Electric Corporation",
+        "MELSEC-Q Series Q03UDECPU",
+        26,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-1709",
+        "2024-02-21T15:36:03.960",
+        "2024-08-01T18:48:21.899",
+        "ConnectWise",
+        "ScreenConnect",
+        1,
+        True,
+        "3.1",
+        10.0,
+    ),
+    (
+        "CVE-2024-21413",
+        "2024-02-13T18:02:24.799",
+        "2024-10-09T01:49:48.188",
+        "Microsoft",
+        "Microsoft Office 2019",
+        4,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-21762",
+        "2024-02-09T08:14:25.954",
+        "2024-08-01T22:27:36.250",
+        "Fortinet",
+        "FortiProxy",
+        2,
+        True,
+        "3.1",
+        9.6,
+    ),
+    (
+        "CVE-2024-21899",
+        "2024-03-08T16:17:25.243",
+        "2024-08-01T22:35:34.557",
+        "QNAP Systems Inc.",
+        "QTS",
+        3,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-21914",
+        "2024-03-25T21:27:18.975",
+        "2024-08-05T16:36:55.604",
+        "Rockwell Automation",
+        "FactoryTalk® View ME",
+        1,
+        False,
+        "3.1",
+        5.3,
+    ),
+    (
+        "CVE-2024-2229",
+        "2024-03-18T16:08:33.773",
+        "2024-08-01T19:03:39.361",
+        "Schneider Electric",
+        "EcoStruxure Power Design - Ecodial",
+        1,
+        False,
+        "3.1",
+        7.8,
+    ),
+    (
+        "CVE-2024-22332",
+        "2024-02-09T00:54:41.345",
+        "2024-08-01T22:43:34.513",
+        "IBM",
+        "Integration Bus for z/OS",
+        1,
+        False,
+        "3.1",
+        6.5,
+    ),
+    (
+        "CVE-2024-27198",
+        "2024-03-04T17:21:39.422",
+        "2024-08-02T00:27:59.636",
+        "JetBrains",
+        "TeamCity",
+        1,
+        True,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-27939",
+        "2024-05-14T10:02:07.190",
+        "2024-06-04T17:47:23.121",
+        "Siemens",
+        "RUGGEDCOM CROSSBOW",
+        1,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-28000",
+        "2024-08-21T13:53:57.747",
+        "2024-08-21T16:49:04.870",
+        "LiteSpeed Technologies",
+        "LiteSpeed Cache",
+        1,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-29227",
+        "2024-03-28T06:08:34.641",
+        "2024-08-27T20:29:00.498",
+        "Synology",
+        "Surveillance Station",
+        1,
+        False,
+        "3.1",
+        5.4,
+    ),
+    (
+        "CVE-2024-29972",
+        "2024-06-04T01:24:58.172",
+        "2024-08-02T01:17:58.671",
+        "Zyxel",
+        "NAS326 firmware",
+        2,
+        False,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-3400",
+        "2024-04-12T07:20:00.707",
+        "2024-08-01T20:12:06.667",
+        "Palo Alto Networks",
+        "PAN-OS",
+        3,
+        True,
+        "3.1",
+        10.0,
+    ),
+    (
+        "CVE-2024-40711",
+        "2024-09-07T16:11:22.213",
+        "2024-10-18T13:05:20.986",
+        "Veeam",
+        "Backup and Recovery",
+        1,
+        True,
+        "3.0",
+        9.8,
+    ),
+    (
+        "CVE-2024-40766",
+        "2024-08-23T06:19:07.229",
+        "2024-09-09T16:20:22.681",
+        "SonicWall",
+        "SonicOS",
+        1,
+        True,
+        "3.1",
+        9.3,
+    ),
+    (
+        "CVE-2024-47575",
+        "2024-10-23T15:03:48.798",
+        "2024-10-23T22:20:22.666",
+        "Fortinet",
+        "FortiManager",
+        1,
+        True,
+        "3.1",
+        9.8,
+    ),
+    (
+        "CVE-2024-6387",
+        "2024-07-01T12:37:25.431",
+        "2024-09-14T02:09:26.419",
+        "Red Hat",
+        "Red Hat Enterprise Linux 9",
+        13,
+        False,
+        "3.1",
+        8.1,
+    ),
+    (
+        "CVE-2024-8190",
+        "2024-09-10T20:33:44.793",
+        "2024-09-16T13:24:41.628",
+        "Ivanti",
+        "CSA (Cloud Services Appliance)",
+        1,
+        True,
+        "3.1",
+        7.2,
+    ),
+]
 
 
 @pytest.mark.shared
@@ -468,13 +675,25 @@ def test_sample_cvelist_delta(read_fixture):
 
 def test_cvelist_delta_log_list_is_read():
     deltas = [
-        {"fetchTime": "2025-06-11T09:00:00Z", "new": [], "updated": [
-            {"cveId": "CVE-2025-1", "githubLink": "https://raw.githubusercontent.com/x/1.json",
-             "dateUpdated": "2025-06-11T08:59:00"}]},
-        {"fetchTime": "2025-06-11T09:05:00Z", "new": [
-            {"cveId": "CVE-2025-2", "githubLink": "https://raw.githubusercontent.com/x/2.json"}],
-         "updated": []},
-    ]  # fmt: skip
+        {
+            "fetchTime": "2025-06-11T09:00:00Z",
+            "new": [],
+            "updated": [
+                {
+                    "cveId": "CVE-2025-1",
+                    "githubLink": "https://raw.githubusercontent.com/x/1.json",
+                    "dateUpdated": "2025-06-11T08:59:00",
+                }
+            ],
+        },
+        {
+            "fetchTime": "2025-06-11T09:05:00Z",
+            "new": [
+                {"cveId": "CVE-2025-2", "githubLink": "https://raw.githubusercontent.com/x/2.json"}
+            ],
+            "updated": [],
+        },
+    ]
     result = cve.parse_delta(json.dumps(deltas).encode())
     assert [link.item_id for link in result.links] == ["CVE-2025-1", "CVE-2025-2"]
     assert result.links[1].updated is None
@@ -488,8 +707,10 @@ def test_sample_nvd_page(read_fixture):
     assert detect_format(data) == "nvd"
     result = parse(data, "nvd")
     assert [r.item_id for r in result.advisories] == [
-        "CVE-2025-10001", "CVE-2025-10005", "CVE-2025-10003",
-    ]  # fmt: skip
+        "CVE-2025-10001",
+        "CVE-2025-10005",
+        "CVE-2025-10003",
+    ]
     assert result.warnings == ["vulnerabilities[2]: no cve.id, skipped"]
     kev, disputed, rejected = result.advisories
     assert kev.known_exploited is True
@@ -507,8 +728,10 @@ def test_sample_nvd_page(read_fixture):
         "https://www.cisa.gov/known-exploited-vulnerabilities-catalog?search_api_fulltext=CVE-2025-10001",
     ]
     assert (disputed.cvss.version, disputed.cvss.score, disputed.cvss.severity) == (
-        "2.0", 4.9, "MEDIUM",
-    )  # fmt: skip
+        "2.0",
+        4.9,
+        "MEDIUM",
+    )
     assert disputed.facts["cve_tags"] == ["disputed"]
     assert rejected.facts["vuln_status"] == "Rejected"
     assert rejected.cve_ids == ["CVE-2025-10003"]
@@ -535,8 +758,12 @@ def test_nvd_huge_cpe_list_is_capped_quickly():
         {"vulnerable": True, "criteria": f"cpe:2.3:a:vendor{i % 7}:product_{i}:1.0:*:*:*:*:*:*:*"}
         for i in range(5000)
     ] + [{"vulnerable": False, "criteria": "cpe:2.3:h:board:mainboard:-:*:*:*:*:*:*:*"}]
-    doc = _nvd_doc({"id": "CVE-2025-20002", "configurations": [
-        {"nodes": [{"operator": "OR", "cpeMatch": matches}]}]})  # fmt: skip
+    doc = _nvd_doc(
+        {
+            "id": "CVE-2025-20002",
+            "configurations": [{"nodes": [{"operator": "OR", "cpeMatch": matches}]}],
+        }
+    )
     result = nvd.parse(doc)
     [record] = result.advisories
     assert len(record.products) == 50 and record.products[0] == "Product 0"
@@ -546,9 +773,17 @@ def test_nvd_huge_cpe_list_is_capped_quickly():
 
 
 def test_nvd_bad_entries_become_warnings():
-    doc = json.dumps({"format": "NVD_CVE", "version": "2.0", "vulnerabilities": [
-        "a string", {"cve": None}, {"cve": {"id": "CVE-2025-20003", "metrics": []}},
-    ]}).encode()  # fmt: skip
+    doc = json.dumps(
+        {
+            "format": "NVD_CVE",
+            "version": "2.0",
+            "vulnerabilities": [
+                "a string",
+                {"cve": None},
+                {"cve": {"id": "CVE-2025-20003", "metrics": []}},
+            ],
+        }
+    ).encode()
     result = nvd.parse(doc)
     assert [r.item_id for r in result.advisories] == ["CVE-2025-20003"]
     assert len(result.warnings) == 2
@@ -629,14 +864,27 @@ def test_deep_nesting_is_malformed(fmt):
         ([], UnsupportedDocument, "JSON object"),
         ({"foo": 1}, UnsupportedDocument, "cveMetadata"),
         ({"dataType": "CVE_RECORD", "cveMetadata": "x"}, MalformedDocument, "cveMetadata"),
-        ({"dataType": "CVE_RECORD", "cveMetadata": {"state": "PUBLISHED"}, "containers": {}},
-         MalformedDocument, "cveId"),
-        ({"dataType": "CVE_RECORD", "cveMetadata": {"cveId": "CVE-2025-1"}},
-         MalformedDocument, "containers"),
-        ({"dataType": "CVE_RECORD", "cveMetadata": {"cveId": "CVE-2025-1"},
-          "containers": {"cna": []}}, MalformedDocument, "containers.cna"),
+        (
+            {"dataType": "CVE_RECORD", "cveMetadata": {"state": "PUBLISHED"}, "containers": {}},
+            MalformedDocument,
+            "cveId",
+        ),
+        (
+            {"dataType": "CVE_RECORD", "cveMetadata": {"cveId": "CVE-2025-1"}},
+            MalformedDocument,
+            "containers",
+        ),
+        (
+            {
+                "dataType": "CVE_RECORD",
+                "cveMetadata": {"cveId": "CVE-2025-1"},
+                "containers": {"cna": []},
+            },
+            MalformedDocument,
+            "containers.cna",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cve_record_wrong_shapes(doc, error, message):
     with pytest.raises(error, match=message):
         cve.parse_record(json.dumps(doc).encode())
@@ -651,11 +899,17 @@ def test_cve_record_with_odd_field_types_still_parses():
     doc = {
         "dataType": "CVE_RECORD",
         "cveMetadata": {"cveId": "cve-2025-30001", "datePublished": 17, "dateUpdated": None},
-        "containers": {"cna": {
-            "descriptions": "not a list", "affected": [None, {"vendor": 3}], "metrics": {},
-            "references": [{"url": None}, "x"], "problemTypes": [{"descriptions": None}],
-        }, "adp": {"not": "a list"}},
-    }  # fmt: skip
+        "containers": {
+            "cna": {
+                "descriptions": "not a list",
+                "affected": [None, {"vendor": 3}],
+                "metrics": {},
+                "references": [{"url": None}, "x"],
+                "problemTypes": [{"descriptions": None}],
+            },
+            "adp": {"not": "a list"},
+        },
+    }
     [record] = cve.parse_record(json.dumps(doc).encode()).advisories
     assert record.item_id == "cve-2025-30001"
     assert record.cve_ids == ["CVE-2025-30001"]
@@ -701,10 +955,12 @@ def test_nvd_legacy_feed_is_unsupported(read_fixture):
     [
         ({"id": "CVE-2025-1"}, UnsupportedDocument),
         ([{"id": "EUVD-2025-1"}], UnsupportedDocument),
-        ({"enisaUuid": "1476bba1-5e2b-312f-b5fc-18d18c42c467", "description": "x"},
-         MalformedDocument),
+        (
+            {"enisaUuid": "1476bba1-5e2b-312f-b5fc-18d18c42c467", "description": "x"},
+            MalformedDocument,
+        ),
     ],
-)  # fmt: skip
+)
 def test_euvd_wrong_shapes(doc, error):
     with pytest.raises(error):
         euvd.parse(json.dumps(doc).encode())

@@ -254,21 +254,35 @@ CNW_GOLDEN = {
         utc(2024, 1, 10),
         utc(2024, 2, 28),
         ["CVE-2023-46805", "CVE-2024-21887", "CVE-2024-21888", "CVE-2024-21893", "CVE-2024-22024"],
-        ["https://www.cert.be/en/advisory/warning-2-actively-exploited-zero-day-vulnerabilities-affecting-ivanti-connect-secure-and-0"],
+        [
+            "https://www.cert.be/en/advisory/warning-2-actively-exploited-zero-day-vulnerabilities-affecting-ivanti-connect-secure-and-0"
+        ],
         True,
     ),
     "cnw/CNW-2024-02_FortiOS.md": (
-        "CNW-2024-02", utc(2024, 2, 9), None, ["CVE-2024-21726", "CVE-2024-23113"], [], False,
+        "CNW-2024-02",
+        utc(2024, 2, 9),
+        None,
+        ["CVE-2024-21726", "CVE-2024-23113"],
+        [],
+        False,
     ),
     "cnw/CNW-2024-07_PAN-OS.md": (
-        "CNW-2024-07", utc(2024, 4, 12), None, ["CVE-2024-3400"], [], True,
+        "CNW-2024-07",
+        utc(2024, 4, 12),
+        None,
+        ["CVE-2024-3400"],
+        [],
+        True,
     ),
     "cnw/CNW-2024-14_moveit.md": (
         "CNW-2024-14",
         utc(2024, 7, 1),
         None,
         ["CVE-2024-5805", "CVE-2024-5806"],
-        ["https://cert.be/en/advisory/warning-critical-authentication-bypass-progress-moveit-software-patch-immediately"],
+        [
+            "https://cert.be/en/advisory/warning-critical-authentication-bypass-progress-moveit-software-patch-immediately"
+        ],
         False,
     ),
     "cnw/CNW-2025-05_Citrix.md": (
@@ -285,10 +299,12 @@ CNW_GOLDEN = {
         utc(2023, 6, 1),
         None,
         ["CVE-2023-34362"],
-        ["https://www.cert.be/en/warning-critical-actively-exploited-unauthenticated-remote-code-execution-0-day-vulnerability"],
+        [
+            "https://www.cert.be/en/warning-critical-actively-exploited-unauthenticated-remote-code-execution-0-day-vulnerability"
+        ],
         True,
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.shared

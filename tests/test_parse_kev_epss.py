@@ -312,9 +312,15 @@ def test_eu_impossible_date_is_a_warning():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("cnw", "CNW"), ("CERT.PL", "CERT-PL"), ("CERT-PL", "CERT-PL"), ("NCSC HU", "NCSC-HU"),
-     ("-", None), (None, None)],
-)  # fmt: skip
+    [
+        ("cnw", "CNW"),
+        ("CERT.PL", "CERT-PL"),
+        ("CERT-PL", "CERT-PL"),
+        ("NCSC HU", "NCSC-HU"),
+        ("-", None),
+        (None, None),
+    ],
+)
 def test_normalize_origin(raw, expected):
     assert normalize_origin(raw) == expected
 
@@ -458,8 +464,9 @@ def test_gunzip_cap_is_exact():
 
 
 def test_epss_full_size_daily_file():
-    rows = "\n".join(f"CVE-{2000 + i % 26}-{i:05d},0.{i % 99991:05d},0.{i % 9973:05d}"
-                     for i in range(300_000))  # fmt: skip
+    rows = "\n".join(
+        f"CVE-{2000 + i % 26}-{i:05d},0.{i % 99991:05d},0.{i % 9973:05d}" for i in range(300_000)
+    )
     data = gzip.compress(
         f"#model_version:v2099.01.01,score_date:2099-01-01\ncve,epss,percentile\n{rows}\n".encode()
     )

@@ -53,47 +53,118 @@ def sample(read_fixture):
 
 GOLDEN = [
     # file, items, first id, last id, earliest published, latest published, languages
-    ("certfr-avis-feed-2026-08-20.xml", 40, f"{CERTFR}/avis/CERTFR-2026-AVI-0777/",
-     f"{CERTFR}/avis/CERTFR-2026-AVI-1056/", utc(2026, 6, 18), utc(2026, 8, 20), {"fr"}),
-    ("certfr-alertes-feed-2026-08-20.xml", 40, f"{CERTFR}/alerte/CERTFR-2023-ALE-010/",
-     f"{CERTFR}/alerte/CERTFR-2026-ALE-008/", utc(2023, 10, 2), utc(2026, 7, 22), {"fr"}),
-    ("cisa-all-advisories-2026-07.xml", 3, "/node/25107", "/node/25106",
-     utc(2026, 7, 2, 12), utc(2026, 7, 2, 12), {"en"}),
-    ("bleepingcomputer-2026-07-05.xml", 3,
-     "https://www.bleepingcomputer.com/news/security/"
-     "flipper-zero-firmware-development-continues-with-community-help/",
-     "https://www.bleepingcomputer.com/news/security/"
-     "netnut-proxy-network-disrupted-2-million-infected-devices-cut-off/",
-     utc(2026, 7, 3, 17, 50, 4), utc(2026, 7, 5, 14, 14, 52), {"en"}),
-    ("darkreading-2026-07.xml", 3,
-     "https://www.darkreading.com/cyber-risk/"
-     "chinese-llms-broaden-gap-between-attackers-and-defenders",
-     "https://www.darkreading.com/cybersecurity-operations/apple-patch-policy-ai",
-     utc(2026, 7, 2, 19, 31, 58), utc(2026, 7, 3, 13, 1), {"en"}),
-    ("jvn-jvndb-2007.rdf", 1, "https://jvndb.jvn.jp/ja/contents/2007/JVNDB-2007-000127.html",
-     "https://jvndb.jvn.jp/ja/contents/2007/JVNDB-2007-000127.html",
-     utc(2007, 3, 31, 15), utc(2007, 3, 31, 15), {"ja"}),
-    ("jvn-jvndb-rss-2023-11-02.rdf", 1,
-     "https://jvndb.jvn.jp/ja/contents/2023/JVNDB-2023-000001.html",
-     "https://jvndb.jvn.jp/ja/contents/2023/JVNDB-2023-000001.html",
-     utc(2023, 1, 5, 3, 2), utc(2023, 1, 5, 3, 2), {"ja"}),
-    ("krebsonsecurity-2026-07.xml", 3, "https://krebsonsecurity.com/?p=73923",
-     "https://krebsonsecurity.com/?p=73832",
-     utc(2026, 6, 18, 17, 37, 58), utc(2026, 7, 2, 19, 27, 33), {"en"}),
-    ("securityweek-2026-07.xml", 3, "https://www.securityweek.com/?p=47625",
-     "https://www.securityweek.com/?p=47616", utc(2026, 7, 3, 10), utc(2026, 7, 3, 15, 10, 42),
-     {"en"}),
-    ("thehackernews-2026-07-05.xml", 3,
-     "https://thehackernews.com/2026/07/us-government-entity-paid-kairos-group.html",
-     "https://thehackernews.com/2026/07/unpatched-flaws-disclosed-in-filesystem.html",
-     utc(2026, 7, 3, 20, 19, 31), utc(2026, 7, 4, 12, 47, 53), {"en"}),
-    ("theregister-security-2026-07.xml", 3, "https://www.theregister.com/a/5266161",
-     "https://www.theregister.com/a/5266512", utc(2026, 7, 3, 14, 29), utc(2026, 7, 5, 15, 1),
-     {None}),  # the channel declares no language
-    ("MALFORMED_zataz-truncated-2026-08-20.xml", 1, "https://www.zataz.com/?p=47434",
-     "https://www.zataz.com/?p=47434", utc(2026, 8, 20, 13, 15, 42),
-     utc(2026, 8, 20, 13, 15, 42), {"fr"}),
-]  # fmt: skip
+    (
+        "certfr-avis-feed-2026-08-20.xml",
+        40,
+        f"{CERTFR}/avis/CERTFR-2026-AVI-0777/",
+        f"{CERTFR}/avis/CERTFR-2026-AVI-1056/",
+        utc(2026, 6, 18),
+        utc(2026, 8, 20),
+        {"fr"},
+    ),
+    (
+        "certfr-alertes-feed-2026-08-20.xml",
+        40,
+        f"{CERTFR}/alerte/CERTFR-2023-ALE-010/",
+        f"{CERTFR}/alerte/CERTFR-2026-ALE-008/",
+        utc(2023, 10, 2),
+        utc(2026, 7, 22),
+        {"fr"},
+    ),
+    (
+        "cisa-all-advisories-2026-07.xml",
+        3,
+        "/node/25107",
+        "/node/25106",
+        utc(2026, 7, 2, 12),
+        utc(2026, 7, 2, 12),
+        {"en"},
+    ),
+    (
+        "bleepingcomputer-2026-07-05.xml",
+        3,
+        "https://www.bleepingcomputer.com/news/security/"
+        "flipper-zero-firmware-development-continues-with-community-help/",
+        "https://www.bleepingcomputer.com/news/security/"
+        "netnut-proxy-network-disrupted-2-million-infected-devices-cut-off/",
+        utc(2026, 7, 3, 17, 50, 4),
+        utc(2026, 7, 5, 14, 14, 52),
+        {"en"},
+    ),
+    (
+        "darkreading-2026-07.xml",
+        3,
+        "https://www.darkreading.com/cyber-risk/"
+        "chinese-llms-broaden-gap-between-attackers-and-defenders",
+        "https://www.darkreading.com/cybersecurity-operations/apple-patch-policy-ai",
+        utc(2026, 7, 2, 19, 31, 58),
+        utc(2026, 7, 3, 13, 1),
+        {"en"},
+    ),
+    (
+        "jvn-jvndb-2007.rdf",
+        1,
+        "https://jvndb.jvn.jp/ja/contents/2007/JVNDB-2007-000127.html",
+        "https://jvndb.jvn.jp/ja/contents/2007/JVNDB-2007-000127.html",
+        utc(2007, 3, 31, 15),
+        utc(2007, 3, 31, 15),
+        {"ja"},
+    ),
+    (
+        "jvn-jvndb-rss-2023-11-02.rdf",
+        1,
+        "https://jvndb.jvn.jp/ja/contents/2023/JVNDB-2023-000001.html",
+        "https://jvndb.jvn.jp/ja/contents/2023/JVNDB-2023-000001.html",
+        utc(2023, 1, 5, 3, 2),
+        utc(2023, 1, 5, 3, 2),
+        {"ja"},
+    ),
+    (
+        "krebsonsecurity-2026-07.xml",
+        3,
+        "https://krebsonsecurity.com/?p=73923",
+        "https://krebsonsecurity.com/?p=73832",
+        utc(2026, 6, 18, 17, 37, 58),
+        utc(2026, 7, 2, 19, 27, 33),
+        {"en"},
+    ),
+    (
+        "securityweek-2026-07.xml",
+        3,
+        "https://www.securityweek.com/?p=47625",
+        "https://www.securityweek.com/?p=47616",
+        utc(2026, 7, 3, 10),
+        utc(2026, 7, 3, 15, 10, 42),
+        {"en"},
+    ),
+    (
+        "thehackernews-2026-07-05.xml",
+        3,
+        "https://thehackernews.com/2026/07/us-government-entity-paid-kairos-group.html",
+        "https://thehackernews.com/2026/07/unpatched-flaws-disclosed-in-filesystem.html",
+        utc(2026, 7, 3, 20, 19, 31),
+        utc(2026, 7, 4, 12, 47, 53),
+        {"en"},
+    ),
+    (
+        "theregister-security-2026-07.xml",
+        3,
+        "https://www.theregister.com/a/5266161",
+        "https://www.theregister.com/a/5266512",
+        utc(2026, 7, 3, 14, 29),
+        utc(2026, 7, 5, 15, 1),
+        {None},
+    ),  # the channel declares no language
+    (
+        "MALFORMED_zataz-truncated-2026-08-20.xml",
+        1,
+        "https://www.zataz.com/?p=47434",
+        "https://www.zataz.com/?p=47434",
+        utc(2026, 8, 20, 13, 15, 42),
+        utc(2026, 8, 20, 13, 15, 42),
+        {"fr"},
+    ),
+]
 
 
 @shared
@@ -473,8 +544,20 @@ def test_script_and_event_handlers_are_stripped(sample):
     assert first.title == "Patch now"
     assert second.title == "Second item"
     everything = json.dumps([first.summary_html, second.summary_html, first.summary_text])
-    for bad in ("<script", "onerror", "onclick", "onload", "javascript:", "<style", "<iframe",
-                "<form", "<input", "<object", "document.cookie", "display:none"):  # fmt: skip
+    for bad in (
+        "<script",
+        "onerror",
+        "onclick",
+        "onload",
+        "javascript:",
+        "<style",
+        "<iframe",
+        "<form",
+        "<input",
+        "<object",
+        "document.cookie",
+        "display:none",
+    ):
         assert bad not in everything
     assert '<a href="https://cms.example.com/security"' in first.summary_html
     assert first.cve_ids == ["CVE-2025-60006"]

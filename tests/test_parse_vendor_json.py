@@ -31,8 +31,10 @@ def test_paloalto_list(read_shared):
     result = parse(data, "paloalto-list")
     assert result.warnings == []
     assert [r.item_id for r in result.advisories] == [
-        "CVE-2025-0118", "CVE-2025-0117", "CVE-2025-0116",
-    ]  # fmt: skip
+        "CVE-2025-0118",
+        "CVE-2025-0117",
+        "CVE-2025-0116",
+    ]
     app = ["GlobalProtect App", "GlobalProtect UWP App"]
     expected = {
         "CVE-2025-0118": ("2025-03-12T16:00:00", 6.0, app),
@@ -267,9 +269,15 @@ def test_wrong_shapes_are_unsupported(fmt, doc):
 
 def test_paloalto_odd_field_types_do_not_break_the_list():
     doc = [
-        {"ID": "CVE-2025-9001", "product": "PAN-OS", "problem": None, "baseScore": "high",
-         "date": "not a date", "affected": "None"},
-    ]  # fmt: skip
+        {
+            "ID": "CVE-2025-9001",
+            "product": "PAN-OS",
+            "problem": None,
+            "baseScore": "high",
+            "date": "not a date",
+            "affected": "None",
+        },
+    ]
     [record] = vendor_json.parse_paloalto_list(json.dumps(doc).encode()).advisories
     assert record.title == "CVE-2025-9001"
     assert record.products == ["PAN-OS"] and record.facts["affected"] == ["None"]

@@ -272,3 +272,35 @@ def test_text_search_folds_accents_case_and_takes_wildcards_literally(database):
         assert [a.item_id for a in found] == ["A"]
         assert [a.item_id for a in list_advisories(session, AdvisoryFilter(text="100%"))] == ["B"]
         assert list_advisories(session, AdvisoryFilter(text="a_1")) == []
+
+
+def test_a_full_document_replaces_a_stub_even_when_the_stub_is_dated_later(database):
+    stub = record(summary_text="", facts={"stub": True}, updated=T0 + timedelta(seconds=1))
+    with database.session() as session:
+        store_records(session, "csaf", [stub])
+    with database.session() as session:
+        assert store_records(session, "csaf", [record(summary_text="full")]).updated == 1
+
+
+def test_writers_in_opposite_orders_do_not_deadlock(database):
+    """Two pollers storing the same changed items in opposite orders at once."""
+    with database.session() as session:
+        store_records(session, "cert", [record(f"ADV-{i}") for i in range(300)])
+    changed = [
+        record(f"ADV-{i}", title="changed", updated=T0 + timedelta(hours=1)) for i in range(300)
+    ]
+    failures = []
+
+    def store(batch):
+        try:
+            with database.session() as session:
+                store_records(session, "cert", batch)
+        except Exception as error:  # surfaced below
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=store, args=(b,)) for b in (changed, changed[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

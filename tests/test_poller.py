@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from alerts.feeds import parse_registry
 from alerts.ingest.local import ingest_file
 from alerts.ingest.poller import Poller
-from alerts.models import Advisory, Feed, PollRun
+from alerts.models import Advisory, Feed, LinkedDocument, PollRun
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Voorbeeld-CERT</title><link>https://cert.example.be/</link>
@@ -253,7 +253,11 @@ def test_a_claimed_feed_is_not_polled_twice(feed_server, make_poller, database):
     assert not poller._claim("cert", now, force=True)  # another poller holds the lease
     [summary] = poller.poll_feeds(["cert"])
     assert summary.status == "skipped"
-    assert poller._claim("cert", now + timedelta(minutes=11), force=True)  # lease expired
+    with database.session() as session:  # the holder died: its lease runs out
+        session.query(Feed).filter_by(name="cert").update(
+            {"polling_until": datetime.now(UTC) - timedelta(seconds=1)}
+        )
+    assert poller._claim("cert", now, force=True)
 
 
 def test_csaf_rolie_feed_fetches_its_documents(feed_server, make_poller, database):
@@ -366,7 +370,7 @@ def test_document_budget_leaves_the_rest_for_the_next_poll(feed_server, make_pol
         feed_server.add(f"/csaf/{tid.lower()}.json", body=csaf_doc(tid, updated))
     poller = make_poller(registry_for(feed_server, ("vendor", "/rolie.json", "csaf-rolie")))
     [first] = poller.poll_feeds(["vendor"])
-    assert first.documents == 1 and "1 linked documents left for next poll" in first.warnings
+    assert first.documents == 1 and "1 linked documents left for the next poll" in first.warnings
     assert feed_server.hits("/csaf/exa-2026-002.json")  # newest first
     [second] = poller.poll_feeds(["vendor"])
     assert second.documents == 1 and feed_server.hits("/csaf/exa-2026-001.json")
@@ -430,6 +434,10 @@ def test_a_failed_document_is_retried_and_never_fails_the_feed(feed_server, make
     assert first.status == "ok" and first.new == 1 and first.pending == 1
     assert any("undecodable" in warning for warning in first.warnings)
     feed_server.add("/csaf/2026/exa-2026-002.json", body=csaf_doc("EXA-2026-002", rows[1][1]))
+    [waiting] = poller.poll_feeds(["dir"])
+    assert waiting.documents == 0  # backing off after a passing failure
+    with database.session() as session:  # ... until its retry time has come
+        session.query(LinkedDocument).update({"next_try_at": datetime.now(UTC)})
     [second] = poller.poll_feeds(["dir"])
     assert (second.documents, second.new) == (1, 1)
 
@@ -481,3 +489,77 @@ def test_a_lost_lease_does_not_overwrite_the_new_holders_health(feed_server, mak
     poller._poll_safely(config, token)
     feed = feed_row(database, "cert")
     assert feed.lease_owner == "someone-else" and feed.last_success_at is None
+
+
+def provider_metadata(server) -> bytes:
+    return json.dumps(
+        {
+            "canonical_url": server.url("/provider-metadata.json"),
+            "metadata_version": "2.0",
+            "publisher": {
+                "category": "vendor",
+                "name": "ExampleNAS Inc.",
+                "namespace": "https://nas.example.com",
+            },
+            "distributions": [{"directory_url": server.url("/csaf/")}],
+        }
+    ).encode()
+
+
+def test_a_providers_listing_is_read_on_every_poll(feed_server, make_poller, database):
+    feed_server.add("/provider-metadata.json", body=provider_metadata(feed_server))
+    serve_directory(feed_server, [("2026/exa-2026-001.json", "2026-06-02T10:00:00Z")])
+    poller = make_poller(
+        registry_for(feed_server, ("nas", "/provider-metadata.json", "csaf-provider"))
+    )
+    poller.poll_feeds(["nas"])
+    serve_directory(
+        feed_server,
+        [
+            ("2026/exa-2026-001.json", "2026-06-02T10:00:00Z"),
+            ("2026/exa-2026-002.json", "2026-06-03T10:00:00Z"),
+        ],
+    )
+    [second] = poller.poll_feeds(["nas"])
+    assert second.new == 1 and advisory_count(database) == 2
+    assert len(feed_server.hits("/csaf/2026/exa-2026-001.json")) == 1  # unchanged: not again
+
+
+def test_a_rate_limited_host_stops_this_poll_and_the_rest_waits(feed_server, make_poller, database):
+    rows = [(f"2026/exa-2026-00{i}.json", f"2026-06-0{i}T10:00:00Z") for i in (1, 2, 3)]
+    serve_directory(feed_server, rows, etag='"v1"')
+    feed_server.add("/csaf/2026/exa-2026-003.json", status=429, headers={"Retry-After": "60"})
+    poller = make_poller(registry_for(feed_server, ("dir", "/csaf/changes.csv", "csaf-changes")))
+    [first] = poller.poll_feeds(["dir"])
+    assert first.documents == 1 and first.pending == 3  # the newest answered 429: stop
+    assert not feed_server.hits("/csaf/2026/exa-2026-001.json")
+    feed_server.add("/csaf/2026/exa-2026-003.json", body=csaf_doc("EXA-2026-003", rows[2][1]))
+    with database.session() as session:
+        session.query(LinkedDocument).update({"next_try_at": datetime.now(UTC)})
+    [second] = poller.poll_feeds(["dir"])
+    assert second.status == "not-modified"  # the listing did not change ...
+    assert second.new == 3 and advisory_count(database) == 3  # ... the waiting ones came anyway
+
+
+def test_an_internal_error_is_reported_not_raised(feed_server, make_poller, monkeypatch):
+    feed_server.add("/rss", body=rss(1))
+    poller = make_poller(registry_for(feed_server, ("cert", "/rss", "rss")))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(poller, "_claim", broken)
+    [summary] = poller.poll_feeds(["cert"])
+    assert summary.status == "error" and "database went away" in summary.errors[0]
+
+
+def test_closing_cancels_queued_polls(feed_server, database, settings):
+    settings.poll_workers = 1
+    for i in range(4):
+        feed_server.add(f"/slow{i}", body=rss(i), delay=0.5)
+    registry = registry_for(feed_server, *[(f"slow{i}", f"/slow{i}", "rss") for i in range(4)])
+    poller = Poller(database, settings, registry)
+    poller.poll_due(wait=False)
+    poller.close()
+    requested = sum(len(feed_server.hits(f"/slow{i}")) for i in range(4))
+    assert requested == 1  # the running poll finished; the queued ones never started

@@ -37,14 +37,19 @@ class BlockedAddress(Exception):
     """The URL points at a private, loopback or link-local address (SSRF guard)."""
 
 
+class UnresolvableHost(BlockedAddress):
+    """DNS gave no answer: refused (never fetched unchecked), reported as a connection error."""
+
+
 def check_public_address(url: httpx.URL | str) -> None:
     """Refuse hosts that resolve to non-public addresses: a feed or a document it links to
     must never make the service fetch from its own network (cloud metadata, admin ports)."""
-    host = httpx.URL(str(url)).host
+    # The ASCII (IDNA-encoded) host is what httpx connects to: check exactly that name.
+    host = httpx.URL(str(url)).raw_host.decode("ascii")
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return  # unresolvable: the request itself fails with a clear connection error
+    except (socket.gaierror, UnicodeError) as error:
+        raise UnresolvableHost(f"cannot resolve {host}: {error}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global:
@@ -132,6 +137,8 @@ class Fetcher:
         try:
             with self.client.stream("GET", url, headers=headers) as response:
                 self._read_response(response, result)
+        except UnresolvableHost as error:
+            raise _Transient(str(error), "connect") from None
         except BlockedAddress as error:
             result.error_kind, result.error = "blocked", str(error)
         except httpx.TooManyRedirects:

@@ -88,11 +88,11 @@ def row_values(record: AdvisoryRecord, now: datetime) -> dict[str, Any]:
         "links": [_text(link) for link in record.links],
         "published": _plausible(record.published, now),
         "updated": _plausible(record.updated, now),
-        "language": (record.language or None) and record.language[:8],
+        "language": _text(record.language)[:8] or None,
         "cve_ids": list(record.cve_ids),
         "cvss_version": cvss.version if cvss else None,
         "cvss_score": cvss.score if cvss else None,
-        "cvss_vector": cvss.vector if cvss else None,
+        "cvss_vector": (_text(cvss.vector) or None) if cvss else None,
         "cvss_severity": cvss.severity if cvss and cvss.severity in SEVERITIES else None,
         "vendors": list(record.vendors),
         "products": list(record.products),
@@ -128,7 +128,8 @@ def store_records(
     """Insert new advisories, revise changed ones, touch unchanged ones."""
     now = now or datetime.now(UTC)
     counts = StoreCounts()
-    unique_records = _dedupe(records, counts)
+    # Sorted by key: concurrent writers then lock rows in the same order (no deadlocks).
+    unique_records = sorted(_dedupe(records, counts), key=lambda r: item_key(r.item_id))
     for start in range(0, len(unique_records), BATCH):
         counts.add(_store_batch(session, source, unique_records[start : start + BATCH], now))
     return counts
@@ -308,6 +309,8 @@ def _is_stale(row, values: dict[str, Any]) -> bool:
     newer one."""
     if values["is_stub"] and not row.is_stub:
         return True
+    if row.is_stub and not values["is_stub"]:
+        return False  # the full document always replaces its feed-entry stub
     incoming, stored = values["updated"], row.updated
     if stored is not None and stored.tzinfo is None:
         stored = stored.replace(tzinfo=UTC)
@@ -319,7 +322,7 @@ def store_epss(session: Session, scores: Iterable[EpssScore]) -> int:
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     total = 0
     batch: list[dict[str, Any]] = []
-    for score in scores:
+    for score in sorted(scores, key=lambda s: s.cve_id):  # one lock order for all writers
         batch.append(
             {
                 "cve_id": score.cve_id,

@@ -42,6 +42,7 @@ class Poller:
         self._pool = ThreadPoolExecutor(settings.poll_workers, thread_name_prefix="poll")
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         with database.session() as session:
             sync_feeds(session, registry)
 
@@ -67,7 +68,10 @@ class Poller:
         return [f.result() if f else _skipped(c.name) for c, f in futures]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Stop: queued polls are cancelled, running ones stop between documents and
+        record what they did (what is left waits in linked_documents)."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
 
     # ------------------------------------------------------------------ scheduling
@@ -79,20 +83,31 @@ class Poller:
 
     def _submit(self, config: FeedConfig, now: datetime, *, force: bool) -> Future | None:
         with self._lock:
-            if config.name in self._in_flight:
+            if config.name in self._in_flight or self._stopping.is_set():
                 return None
             self._in_flight.add(config.name)
-        return self._pool.submit(self._run, config, now, force)
+        future = self._pool.submit(self._run, config, now, force)
+        future.add_done_callback(lambda done: self._finished(config.name, done))
+        return future
+
+    def _finished(self, name: str, future: Future) -> None:
+        with self._lock:
+            self._in_flight.discard(name)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("poll of %s failed: %s", name, future.exception())
 
     def _run(self, config: FeedConfig, now: datetime, force: bool) -> PollSummary:
+        """Never raises: a database hiccup here is reported against this feed only."""
+        token = None
         try:
             token = self._claim(config.name, now, force=force)
             if token is None:
                 return _skipped(config.name)
             return self._poll_safely(config, token)
-        finally:
-            with self._lock:
-                self._in_flight.discard(config.name)
+        except Exception as error:
+            log.exception("poll of %s could not run", config.name)
+            self._release(config.name, token)
+            return PollSummary(config.name, status="error", errors=[f"internal error: {error}"])
 
     # ------------------------------------------------------------------ leases
 
@@ -100,53 +115,85 @@ class Poller:
         """Compare-and-set on the lease columns; returns the lease token, or None when the
         feed is disabled, gone, not due (unless forced) or held by another poller."""
         token = uuid.uuid4().hex
-        conditions = [Feed.name == name, *_claimable(now)] + ([] if force else [_is_due(now)])
+        started = datetime.now(UTC)  # the lease starts now, not when the poll was queued
+        due = [] if force else [_is_due(now)]
         with self.database.session() as session:
             claimed = session.execute(
                 update(Feed)
-                .where(*conditions)
-                .values(polling_until=now + LEASE, lease_owner=token, last_polled_at=now)
+                .where(Feed.name == name, *_claimable(started), *due)
+                .values(polling_until=started + LEASE, lease_owner=token, last_polled_at=started)
             )
         return token if claimed.rowcount == 1 else None
 
-    def _renew(self, name: str, token: str) -> None:
+    def _renew(self, name: str, token: str) -> bool:
+        """Extend the lease between documents; False when it was lost or we are stopping."""
+        if self._stopping.is_set():
+            return False
         with self.database.session() as session:
-            session.execute(
+            renewed = session.execute(
                 update(Feed)
                 .where(Feed.name == name, Feed.lease_owner == token)
                 .values(polling_until=datetime.now(UTC) + LEASE)
             )
+        return renewed.rowcount == 1
+
+    def _release(self, name: str, token: str | None) -> None:
+        if token is None:
+            return
+        try:
+            with self.database.session() as session:
+                session.execute(
+                    update(Feed)
+                    .where(Feed.name == name, Feed.lease_owner == token)
+                    .values(polling_until=None, lease_owner=None)
+                )
+        except Exception:  # the lease then simply runs out
+            log.exception("could not release the lease of %s", name)
 
     # ------------------------------------------------------------------ one feed
 
     def _poll_safely(self, config: FeedConfig, token: str) -> PollSummary:
         started = datetime.now(UTC)
+        url = None
         try:
-            summary, fetched = self._poll(config, token)
+            summary, fetched, url = self._poll(config, token)
         except Exception as error:  # last line of defence: one feed never stops the others
             log.exception("poll of %s crashed", config.name)
             summary = PollSummary(config.name, status="error", errors=[f"internal error: {error}"])
             fetched = None
-        self._record_health(config, token, summary, fetched)
+        self._record_health(config, token, summary, fetched, url)
         record_run(self.database, summary, started)
         return summary
 
-    def _poll(self, config: FeedConfig, token: str) -> tuple[PollSummary, FetchResult]:
+    def _poll(self, config: FeedConfig, token: str):
         with self.database.session() as session:
             feed = session.execute(select(Feed).where(Feed.name == config.name)).scalar_one()
             url, etag, modified = feed.fetch_url, feed.etag, feed.last_modified
         fetched = self.fetcher.fetch(url, etag=etag, last_modified=modified)
         summary = PollSummary(config.name, http_status=fetched.status)
+        follower = self._follower(config, token)  # one per poll: it remembers slow-downs
         if fetched.not_modified:
             summary.status = "not-modified"
         elif fetched.error:
             summary.status = "gone" if fetched.gone else "error"
             summary.errors.append(fetched.error)
         else:
-            self._ingest(config, token, fetched, summary)
-        return summary, fetched
+            self._ingest(config, follower, fetched, summary)
+        if config.format in LINKED_FORMAT and not summary.failed:
+            follower.retry_due(config.name, LINKED_FORMAT[config.format], summary)
+        return summary, fetched, url
 
-    def _ingest(self, config: FeedConfig, token: str, fetched: FetchResult, summary) -> None:
+    def _follower(self, config: FeedConfig, token: str) -> LinkFollower:
+        return LinkFollower(
+            self.database,
+            self.fetcher,
+            self.settings.max_documents_per_poll,
+            keep_going=lambda: self._renew(config.name, token),
+        )
+
+    def _ingest(
+        self, config: FeedConfig, follower: LinkFollower, fetched: FetchResult, summary: PollSummary
+    ) -> None:
         try:
             result = parsers.parse(fetched.body or b"", config.format, fetched.final_url)
         except ParseError as error:
@@ -155,55 +202,56 @@ class Poller:
             return
         store_result(self.database, config.name, result, summary, category=config.category)
         if result.links and config.format in LINKED_FORMAT:
-            follower = LinkFollower(
-                self.database,
-                self.fetcher,
-                self.settings.max_documents_per_poll,
-                keep_lease=lambda: self._renew(config.name, token),
-            )
             follower.follow(config.name, LINKED_FORMAT[config.format], result.links, summary)
 
     # ------------------------------------------------------------------ health
 
     def _record_health(
-        self, config: FeedConfig, token: str, summary: PollSummary, fetched: FetchResult | None
+        self,
+        config: FeedConfig,
+        token: str,
+        summary: PollSummary,
+        fetched: FetchResult | None,
+        polled_url: str | None,
     ) -> None:
-        now = datetime.now(UTC)
+        """One conditional UPDATE: written only while we hold the lease and the feed still
+        has the address we polled (feeds.yaml may have changed meanwhile)."""
         with self.database.session() as session:
-            feed = session.execute(
-                select(Feed).where(Feed.name == config.name).with_for_update()
-            ).scalar_one()
-            if feed.lease_owner != token:
-                log.warning("%s: lease lost while polling; health not recorded", config.name)
-                return
-            if summary.failed:
-                _note_failure(feed, summary, fetched)
-            else:
-                _note_success(feed, summary, fetched, now)
-            delay = next_delay(config, fetched, feed.consecutive_failures, self.settings)
-            feed.next_poll_at = now + timedelta(seconds=delay)
-            feed.polling_until = feed.lease_owner = None
+            failures = (
+                session.scalar(select(Feed.consecutive_failures).where(Feed.name == config.name))
+                or 0
+            )
+            values = _health_values(config, summary, fetched, failures, self.settings)
+            conditions = [Feed.name == config.name, Feed.lease_owner == token]
+            if polled_url is not None:
+                conditions.append(or_(Feed.current_url == polled_url, Feed.url == polled_url))
+            written = session.execute(update(Feed).where(*conditions).values(**values))
+        if written.rowcount != 1:
+            log.warning(
+                "%s: lease lost or feed changed while polling; health not recorded", config.name
+            )
+            self._release(config.name, token)
 
 
-def _note_success(feed: Feed, summary: PollSummary, fetched: FetchResult, now: datetime):
-    feed.last_success_at = now
-    feed.last_error = None
-    feed.consecutive_failures = 0
-    if fetched.permanent_url:
-        feed.current_url = fetched.permanent_url
-    # Keep the validators only when everything the document lists is stored: otherwise a 304
-    # next time would hide the documents still to fetch.
-    if fetched.body is not None and not summary.pending:
-        feed.etag, feed.last_modified = fetched.etag, fetched.last_modified
-    elif summary.pending:
-        feed.etag = feed.last_modified = None
-
-
-def _note_failure(feed: Feed, summary: PollSummary, fetched: FetchResult | None) -> None:
-    feed.consecutive_failures += 1
-    feed.last_error = "; ".join(summary.errors)[:2000]
-    if fetched is not None and fetched.gone:
-        feed.disabled_reason = "410 Gone"
+def _health_values(
+    config, summary: PollSummary, fetched: FetchResult | None, failures: int, settings: Settings
+) -> dict:
+    now = datetime.now(UTC)
+    values: dict = {"polling_until": None, "lease_owner": None}
+    if summary.failed:
+        failures += 1
+        values |= {"consecutive_failures": failures, "last_error": "; ".join(summary.errors)[:2000]}
+        if fetched is not None and fetched.gone:
+            values["disabled_reason"] = "410 Gone"
+    else:
+        failures = 0
+        values |= {"consecutive_failures": 0, "last_error": None, "last_success_at": now}
+        if fetched.permanent_url:
+            values["current_url"] = fetched.permanent_url
+        if fetched.body is not None:
+            values |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
+    delay = next_delay(config, fetched, failures, settings)
+    return values | {"next_poll_at": now + timedelta(seconds=delay)}
 
 
 def _claimable(now: datetime) -> list:

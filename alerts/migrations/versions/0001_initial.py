@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 17:23:54.665959
+Create Date: 2026-11-27 17:39:04.777357
 """
 
 import sqlalchemy as sa
@@ -129,6 +129,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("next_try_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("source", "url_key", name="uq_linked_documents_url"),
     )
