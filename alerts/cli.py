@@ -18,6 +18,7 @@ from alerts.ingest.outcome import PollSummary
 from alerts.ingest.parsers import FORMATS
 from alerts.ingest.poller import Poller
 from alerts.logs import configure_logging
+from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.store import Database
 
@@ -32,6 +33,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(vulns_app, name="vulnerabilities")
 app.add_typer(epss_app, name="epss")
+app.add_typer(relevance_app, name="relevance")
 console = Console()
 errors = Console(stderr=True)
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -83,6 +84,7 @@ class Advisory(Base):
         UniqueConstraint("source", "item_key", name="uq_advisories_source_item"),
         Index("ix_advisories_published", "published"),
         Index("ix_advisories_source_published", "source", "published"),
+        Index("ix_advisories_tier_queued", "tier", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -112,6 +114,17 @@ class Advisory(Base):
     raw: Mapped[Any] = mapped_column(JsonType, nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # SME relevance (alerts.relevance): recomputed on every change and on KEV/EPSS updates.
+    tier: Mapped[str | None] = mapped_column(String(12))
+    score: Mapped[int | None] = mapped_column(Integer)
+    reasons: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+    families: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+    exploitation: Mapped[str | None] = mapped_column(String(10))
+    ransomware: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    epss: Mapped[float | None] = mapped_column(Float)
+    rules_version: Mapped[str | None] = mapped_column(String(40))
+    scored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # entered or rose in queue
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

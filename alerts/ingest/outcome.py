@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from alerts.ingest.persist import StoreCounts, store_epss, store_records
 from alerts.ingest.records import ParseResult
 from alerts.models import PollRun
+from alerts.relevance.service import after_store
 from alerts.store import Database
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,11 @@ def store_result(
                 record.kind = "news"
     summary.warnings.extend(result.warnings)
     with database.session() as session:
-        summary.absorb(store_records(session, source, result.advisories))
+        counts = store_records(session, source, result.advisories)
+        summary.absorb(counts)
         if result.epss:
             summary.epss += store_epss(session, result.epss)
+        after_store(session, counts.changed_ids, [score.cve_id for score in result.epss])
 
 
 def record_run(database: Database, summary: PollSummary, started: datetime) -> None:

@@ -54,6 +54,7 @@ class StoreCounts:
     unchanged: int = 0
     duplicates: int = 0  # repeated ids inside the same document
     warnings: list[str] = field(default_factory=list)
+    changed_ids: list[int] = field(default_factory=list)  # new and revised advisories
 
     def add(self, other: StoreCounts) -> None:
         self.new += other.new
@@ -61,6 +62,7 @@ class StoreCounts:
         self.unchanged += other.unchanged
         self.duplicates += other.duplicates
         self.warnings.extend(other.warnings)
+        self.changed_ids.extend(other.changed_ids)
 
 
 def item_key(item_id: str) -> str:
@@ -157,6 +159,7 @@ def _store_batch(
     fresh = {k: v for k, v in prepared.items() if k not in existing}
     inserted = _insert_new(session, source, fresh, now)
     counts.new += len(inserted)
+    counts.changed_ids.extend(inserted.values())
     untouched: list[str] = []
     for key, (record, values) in prepared.items():
         if key in inserted:
@@ -164,9 +167,11 @@ def _store_batch(
         if existing.get(key) == content_hash(values):
             untouched.append(key)  # the common re-poll case: one UPDATE for all of them
             continue
-        outcome = _update_existing(session, source, key, record, values, now)
+        outcome, row_id = _update_existing(session, source, key, record, values, now)
         counts.updated += outcome == "updated"
         counts.unchanged += outcome == "unchanged"
+        if outcome == "updated":
+            counts.changed_ids.append(row_id)
     _touch(session, source, untouched, now)
     counts.unchanged += len(untouched)
     return counts
@@ -192,10 +197,11 @@ def _existing_hashes(session: Session, source: str, keys: list[str]) -> dict[str
 
 def _insert_new(
     session: Session, source: str, fresh: dict[str, tuple[AdvisoryRecord, dict]], now: datetime
-) -> set[str]:
-    """Bulk insert; rows another poller inserted meanwhile are skipped, not duplicated."""
+) -> dict[str, int]:
+    """Bulk insert; rows another poller inserted meanwhile are skipped, not duplicated.
+    Returns item key -> id of the rows this call inserted."""
     if not fresh:
-        return set()
+        return {}
     rows = []
     for key, (record, values) in fresh.items():
         rows.append(
@@ -220,7 +226,7 @@ def _insert_new(
     )
     inserted = session.execute(statement, rows).all()
     _link_cves(session, [(row_id, fresh[key][1]["cve_ids"]) for row_id, key in inserted])
-    return {key for _, key in inserted}
+    return {key: row_id for row_id, key in inserted}
 
 
 def _link_cves(session: Session, pairs: list[tuple[int, list[str]]]) -> None:
@@ -240,8 +246,9 @@ def _update_existing(
     record: AdvisoryRecord,
     values: dict[str, Any],
     now: datetime,
-) -> str:
-    """'updated' when the content changed (a revision is recorded), else 'unchanged'.
+) -> tuple[str, int]:
+    """('updated', id) when the content changed (a revision is recorded), else
+    ('unchanged', id).
 
     The update is a compare-and-set on the revision number, so two pollers revising the
     same advisory at once cannot both record the same revision: the loser re-reads and
@@ -251,7 +258,7 @@ def _update_existing(
         row = _current_row(session, source, key)
         if row.content_hash == new_hash or _is_stale(row, values):
             _touch_ids(session, [row.id], now)
-            return "unchanged"
+            return "unchanged", row.id
         if _compare_and_set(session, row, values, record.raw, new_hash, now):
             _record_revision(session, row, now)
             if set(row.cve_ids) != set(values["cve_ids"]):
@@ -259,7 +266,7 @@ def _update_existing(
                     delete(ADVISORIES_CVES).where(ADVISORIES_CVES.c.advisory_id == row.id)
                 )
                 _link_cves(session, [(row.id, values["cve_ids"])])
-            return "updated"
+            return "updated", row.id
     raise RuntimeError(f"advisory {source}/{key[:12]} kept changing under concurrent writers")
 
 
