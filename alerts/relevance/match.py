@@ -16,10 +16,10 @@ YOU_RUN = {
     "de": "Sie nutzen {name}",
 }
 WIDELY_USED = {
-    "en": "{name} is used by most small businesses",
-    "nl": "{name} wordt door de meeste kmo's gebruikt",
-    "fr": "{name} est utilisé par la plupart des PME",
-    "de": "{name} wird von den meisten KMU genutzt",
+    "en": "{name}: used by most small businesses",
+    "nl": "{name}: gebruikt door de meeste kmo's",
+    "fr": "{name} : utilisé par la plupart des PME",
+    "de": "{name}: von den meisten KMU genutzt",
 }
 EVERYONE = {
     "en": "This threat concerns businesses of every kind",
