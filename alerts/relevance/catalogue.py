@@ -118,35 +118,38 @@ class FamilyHit:
 
 
 class FamilyMatcher:
-    """All aliases compiled into a few alternations, so matching stays fast."""
+    """Finds aliases by indexing them on their first word: one pass over the words of a
+    text instead of one huge regular expression."""
 
     def __init__(self, families: list[Family]):
         self.families = families
-        self._lookup: dict[str, list[Family]] = {}
-        self._exact: dict[str, list[Family]] = {}
+        self._index: dict[str, list[tuple[str, int, bool, Family]]] = {}
         self._expressions: list[tuple[re.Pattern, Family]] = []
-        folded, exact = [], []
         for family in families:
             for alias in family.aliases:
                 if alias.startswith("re:"):
                     self._expressions.append((re.compile(alias[3:], re.I), family))
-                elif alias.startswith("cs:"):
-                    exact.append(alias[3:])
-                    self._exact.setdefault(alias[3:], []).append(family)
                 else:
-                    folded.append(alias)
-                    self._lookup.setdefault(alias.lower(), []).append(family)
-        self._folded = _alternation(folded, re.I)
-        self._case = _alternation(exact, 0)
+                    self._add(alias, family)
+
+    def _add(self, alias: str, family: Family) -> None:
+        exact = alias.startswith("cs:")
+        text = alias[3:] if exact else alias.lower()
+        word = _WORD.search(text.lower())
+        if word is None:
+            return
+        self._index.setdefault(word.group(0), []).append((text, word.start(), exact, family))
 
     def in_text(self, text: str) -> list[tuple[Family, str]]:
         found: dict[str, tuple[Family, str]] = {}
-        for match in self._folded.finditer(text) if self._folded else ():
-            for family in self._lookup.get(match.group(0).lower(), []):
-                found.setdefault(family.id, (family, match.group(0)))
-        for match in self._case.finditer(text) if self._case else ():
-            for family in self._exact.get(match.group(0), []):
-                found.setdefault(family.id, (family, match.group(0)))
+        lowered = text.lower()
+        for word in _WORD.finditer(lowered):
+            for alias, offset, exact, family in self._index.get(word.group(0), ()):
+                if family.id in found:
+                    continue
+                start = word.start() - offset
+                if start >= 0 and _aligned(text if exact else lowered, alias, start):
+                    found[family.id] = (family, text[start : start + len(alias)])
         for expression, family in self._expressions:
             if family.id not in found and (match := expression.search(text)):
                 found[family.id] = (family, match.group(0))
@@ -177,12 +180,17 @@ class FamilyMatcher:
         return found
 
 
-def _alternation(aliases: list[str], flags: int) -> re.Pattern | None:
-    if not aliases:
-        return None
-    ordered = sorted(set(aliases), key=len, reverse=True)  # longest first: "Windows Server"
-    body = "|".join(re.escape(alias) for alias in ordered)
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w])", flags)
+_WORD = re.compile(r"[0-9a-zà-ÿ]+")
+
+
+def _aligned(text: str, alias: str, start: int) -> bool:
+    """The alias sits at `start` as a whole phrase: no letter or digit glued to it."""
+    if not text.startswith(alias, start):
+        return False
+    end = start + len(alias)
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isalnum() or before in "_-") and not (after.isalnum() or after == "_")
 
 
 def _vendor_is(vendor: str, names: list[str]) -> bool:
