@@ -125,7 +125,10 @@ class FamilyMatcher:
         self.families = families
         self._index: dict[str, list[tuple[str, int, bool, Family]]] = {}
         self._expressions: list[tuple[re.Pattern, Family]] = []
+        self._vendors: dict[str, list[Family]] = {}
         for family in families:
+            for vendor in family.vendors:
+                self._vendors.setdefault(vendor, []).append(family)
             for alias in family.aliases:
                 if alias.startswith("re:"):
                     self._expressions.append((re.compile(alias[3:], re.I), family))
@@ -156,17 +159,21 @@ class FamilyMatcher:
         return list(found.values())
 
     def structured(self, vendors: list[str], products: list[str]) -> list[tuple[Family, str]]:
-        vendor_names = [v.lower() for v in vendors if v]
+        """Families of the named vendors ("Fortinet, Inc." counts as "fortinet") whose
+        product list, when they have one, names one of the products."""
         product_names = [p.lower() for p in products if p]
-        found = []
-        for family in self.families:
-            vendor = next((v for v in vendor_names if _vendor_is(v, family.vendors)), None)
-            if vendor is None:
-                continue
-            product = _product_of(family, product_names)
-            if product is not None:
-                found.append((family, f"{vendor} / {product}" if product else vendor))
-        return found
+        found: dict[str, tuple[Family, str]] = {}
+        for vendor in (v.lower() for v in vendors if v):
+            for family in self._families_of(vendor):
+                product = _product_of(family, product_names)
+                if product is not None and family.id not in found:
+                    found[family.id] = (family, f"{vendor} / {product}" if product else vendor)
+        return list(found.values())
+
+    def _families_of(self, vendor: str) -> list[Family]:
+        words = vendor.split()
+        names = [" ".join(words[:n]) for n in range(1, len(words) + 1)]
+        return [f for name in names for f in self._vendors.get(name, ())]
 
     def cpes(self, cpes: list[str]) -> list[tuple[Family, str]]:
         found = []
@@ -191,10 +198,6 @@ def _aligned(text: str, alias: str, start: int) -> bool:
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
     return not (before.isalnum() or before in "_-") and not (after.isalnum() or after == "_")
-
-
-def _vendor_is(vendor: str, names: list[str]) -> bool:
-    return any(vendor == name or vendor.startswith(name + " ") for name in names)
 
 
 def _product_of(family: Family, products: list[str]) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.enrich import Context, Enrichment, KevEntry, Subject, enrich
+from alerts.enrich import Context, Enrichment, KevEntry, Signals, Subject, enrich
 from alerts.ingest import parsers
 from alerts.ingest.detect import detect_format
 from alerts.ingest.records import AdvisoryRecord, ParseError
@@ -32,10 +32,11 @@ class Scorer:
         rules: RuleSet | None = None,
         catalogue: Catalogue | None = None,
         context: Context | None = None,
+        signals: Signals | None = None,
     ):
         self.rules = rules or load_rules()
         self.catalogue = catalogue or load_catalogue()
-        self.signals = self.rules.compiled_signals()
+        self.signals = signals or self.rules.compiled_signals()
         self.context = context or Context()
 
     def enrich(self, advisory) -> Enrichment:

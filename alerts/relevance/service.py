@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alerts.enrich import Context, KevEntry
@@ -35,6 +35,28 @@ def default_catalogue() -> Catalogue:
     return load_catalogue()
 
 
+SCORED_COLUMNS = [
+    getattr(Advisory, name)
+    for name in (
+        "id",
+        "item_id",
+        "title",
+        "summary_text",
+        "url",
+        "kind",
+        "language",
+        "published",
+        "cve_ids",
+        "cvss_score",
+        "vendors",
+        "products",
+        "known_exploited",
+        "facts",
+        "tier",
+    )
+]
+
+
 def score_advisories(
     session: Session,
     ids: Sequence[int],
@@ -48,16 +70,19 @@ def score_advisories(
     catalogue = catalogue or default_catalogue()
     raised = 0
     for start in range(0, len(ids), BATCH):
-        rows = session.scalars(select(Advisory).where(Advisory.id.in_(ids[start : start + BATCH])))
-        rows = list(rows)
-        scorer = Scorer(holder.rules, catalogue, _context(session, rows))
-        for row in rows:
-            raised += _apply(row, *scorer.score(row))
-    session.flush()
+        batch = ids[start : start + BATCH]
+        rows = session.execute(select(*SCORED_COLUMNS).where(Advisory.id.in_(batch))).all()
+        scorer = Scorer(holder.rules, catalogue, _context(session, rows), holder.signals)
+        updates = [_values(row, *scorer.score(row)) for row in rows]
+        raised += sum(update.pop("_rose") for update in updates)
+        if updates:  # one executemany per batch, not one UPDATE per row through the ORM
+            session.execute(update(Advisory), updates)
     return raised
 
 
-def rescore_cves(session: Session, cve_ids: Iterable[str], **kwargs) -> int:
+def rescore_cves(
+    session: Session, cve_ids: Iterable[str], *, exclude: set[int] = frozenset(), **kwargs
+) -> int:
     """Every advisory about these CVEs, from any source (e.g. after a KEV update)."""
     cves = sorted(set(cve_ids))
     ids: set[int] = set()
@@ -69,7 +94,7 @@ def rescore_cves(session: Session, cve_ids: Iterable[str], **kwargs) -> int:
                 )
             )
         )
-    return score_advisories(session, sorted(ids), **kwargs)
+    return score_advisories(session, sorted(ids - exclude), **kwargs)
 
 
 def rescore_all(session: Session, *, only_unscored: bool = False, **kwargs) -> int:
@@ -97,23 +122,31 @@ def after_store(session: Session, changed_ids: Sequence[int], epss_cves: Iterabl
         )
     kev.update(epss_cves)
     if kev:
-        raised = rescore_cves(session, kev)
+        raised = rescore_cves(session, kev, exclude=set(changed_ids))
         if raised:
             log.info("%d advisories rose to a higher tier after a known-exploited update", raised)
 
 
-def _apply(row: Advisory, facts, decision: Decision) -> int:
+def _values(row, facts, decision: Decision) -> dict:
     now = datetime.now(UTC)
     previous = row.tier
-    row.tier, row.score, row.rules_version = decision.tier, decision.score, decision.rules_version
-    row.reasons = [reason.as_dict() for reason in decision.reasons]
-    row.families = [hit.family.id for hit in decision.families]
-    row.exploitation, row.ransomware, row.epss = facts.exploitation, facts.ransomware, facts.epss
-    row.scored_at = now
     rose = previous is not None and TIER_RANK[decision.tier] > TIER_RANK.get(previous, 0)
-    if previous is None and decision.tier != "ignore" or rose:
-        row.queued_at = now
-    return int(rose)
+    values = {
+        "id": row.id,
+        "tier": decision.tier,
+        "score": decision.score,
+        "rules_version": decision.rules_version,
+        "reasons": [reason.as_dict() for reason in decision.reasons],
+        "families": [hit.family.id for hit in decision.families],
+        "exploitation": facts.exploitation,
+        "ransomware": facts.ransomware,
+        "epss": facts.epss,
+        "scored_at": now,
+        "_rose": int(rose),
+    }
+    if (previous is None and decision.tier != "ignore") or rose:
+        values["queued_at"] = now  # new in the queue, or back on top because it rose
+    return values
 
 
 def _context(session: Session, rows: list[Advisory]) -> Context:
