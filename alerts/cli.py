@@ -244,6 +244,7 @@ def advisories_list(
     text: Annotated[str | None, typer.Option(help="Text in title or summary")] = None,
     kind: Annotated[str | None, typer.Option(help="advisory, news, known-exploited, ...")] = None,
     exploited: Annotated[bool, typer.Option("--exploited", help="Known exploited only")] = False,
+    tier: Annotated[str | None, typer.Option(help="urgent, newsletter or ignore")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
@@ -259,6 +260,7 @@ def advisories_list(
         text=text,
         kind=kind,
         known_exploited=True if exploited else None,
+        tier=tier,
     )
     with _database(settings).session() as session:
         rows = list_advisories(session, filters, limit=limit)
@@ -283,7 +285,7 @@ def _since(value: str | None) -> datetime | None:
 
 
 def _advisory_table(rows, others: dict[str, list[str]]) -> Table:
-    table = Table("id", "published", "source", "title", "CVEs", "KEV", "also in")
+    table = Table("id", "published", "source", "tier", "title", "CVEs", "KEV", "also in")
     for a in rows:
         also = sorted({s for c in a.cve_ids for s in others.get(c, [])} - {a.source})
         cves = ", ".join(a.cve_ids[:3]) + (f" +{len(a.cve_ids) - 3}" if len(a.cve_ids) > 3 else "")
@@ -291,6 +293,7 @@ def _advisory_table(rows, others: dict[str, list[str]]) -> Table:
             a.uid,
             _when(a.published),
             a.source,
+            f"{a.tier} {a.score}" if a.tier else "-",
             a.title[:70],
             cves,
             "yes" if a.known_exploited else "",
@@ -303,6 +306,10 @@ def _advisory_json(a) -> dict:
     return {
         "id": a.uid,
         "source": a.source,
+        "tier": a.tier,
+        "score": a.score,
+        "reasons": [reason["text"] for reason in a.reasons or []],
+        "families": a.families or [],
         "item_id": a.item_id,
         "kind": a.kind,
         "title": a.title,

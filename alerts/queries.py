@@ -20,6 +20,7 @@ class AdvisoryFilter:
     text: str | None = None
     kind: str | None = None
     known_exploited: bool | None = None
+    tier: str | None = None
 
 
 def _filtered(query: Select, filters: AdvisoryFilter) -> Select:
@@ -44,6 +45,8 @@ def _filtered(query: Select, filters: AdvisoryFilter) -> Select:
         )
     if filters.kind:
         query = query.where(Advisory.kind == filters.kind)
+    if filters.tier:
+        query = query.where(Advisory.tier == filters.tier)
     if filters.known_exploited is not None:
         query = query.where(Advisory.known_exploited.is_(filters.known_exploited))
     return query

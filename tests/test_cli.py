@@ -137,3 +137,16 @@ def test_epss_load(env, tmp_path):
     )
     result = invoke("epss", "load", str(path))
     assert result.exit_code == 0 and "2 EPSS scores stored" in result.output
+
+
+def test_list_by_relevance_tier(env):
+    path = env / "feed.xml"
+    path.write_bytes(RSS)
+    invoke("poll", "--file", str(path), "--source", "cert")
+    listed = invoke("advisories", "list", "--json")
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert all(row["tier"] in {"urgent", "newsletter", "ignore"} for row in rows)
+    assert all(row["reasons"] is not None for row in rows)
+    tier = rows[0]["tier"]
+    only = invoke("advisories", "list", "--tier", tier, "--json").output.splitlines()
+    assert only and all(json.loads(line)["tier"] == tier for line in only)
