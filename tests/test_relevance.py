@@ -9,7 +9,7 @@ from alerts.enrich import Context, KevEntry, Subject, enrich
 from alerts.relevance.catalogue import find_families, load_catalogue
 from alerts.relevance.engine import decide
 from alerts.relevance.evaluate import baseline_cvss_or_kev, metrics
-from alerts.relevance.match import Profile, match
+from alerts.relevance.match import Profile, match, match_scored
 from alerts.relevance.rules import RuleHolder, load_rules
 from alerts.yamlfile import DataFileError
 
@@ -306,22 +306,26 @@ def test_an_invalid_edit_keeps_the_previous_rules_in_force(tmp_path):
 
 def test_match_by_the_products_a_subscriber_runs():
     profile = Profile(families=frozenset({"fortinet-fortigate"}))
-    result = match("urgent", ["fortinet-fortigate"], profile, CATALOGUE)
+    result = match_scored("urgent", ["fortinet-fortigate"], profile, CATALOGUE)
     assert result.matched and result.text("nl") == ["U gebruikt Fortinet FortiGate / FortiOS"]
-    assert not match("urgent", ["qnap"], profile, CATALOGUE).matched
+    assert not match_scored("urgent", ["qnap"], profile, CATALOGUE).matched
 
 
 def test_match_for_subscribers_who_do_not_know_what_they_run():
     profile = Profile(knows_products=False)
-    assert match("newsletter", ["microsoft-windows"], profile, CATALOGUE).matched
-    assert not match("newsletter", ["mikrotik"], profile, CATALOGUE).matched  # not common enough
+    assert match_scored("newsletter", ["microsoft-windows"], profile, CATALOGUE).matched
+    assert not match_scored(
+        "newsletter", ["mikrotik"], profile, CATALOGUE
+    ).matched  # not common enough
 
 
 def test_match_respects_tier_thresholds_and_campaigns():
     urgent_only = Profile(families=frozenset({"qnap"}), min_tier="urgent")
-    assert not match("newsletter", ["qnap"], urgent_only, CATALOGUE).matched
-    assert not match("ignore", ["qnap"], Profile(families=frozenset({"qnap"})), CATALOGUE).matched
-    everyone = match("urgent", [], Profile(families=frozenset({"qnap"})), CATALOGUE)
+    assert not match_scored("newsletter", ["qnap"], urgent_only, CATALOGUE).matched
+    assert not match_scored(
+        "ignore", ["qnap"], Profile(families=frozenset({"qnap"})), CATALOGUE
+    ).matched
+    everyone = match_scored("urgent", [], Profile(families=frozenset({"qnap"})), CATALOGUE)
     assert everyone.matched and "every kind" in everyone.text()[0]
 
 
@@ -344,3 +348,11 @@ def test_metrics_and_baselines():
     assert report["relevant"] == {"precision": 0.667, "recall": 0.667, "support": 3}
     facts, _ = decision("Unknown thing", cvss_score=7.5)
     assert baseline_cvss_or_kev(facts) == "newsletter"
+
+
+def test_match_takes_a_stored_advisory():
+    from types import SimpleNamespace
+
+    advisory = SimpleNamespace(tier="urgent", families=["qnap"])
+    assert match(advisory, Profile(families=frozenset({"qnap"}))).matched
+    assert not match(SimpleNamespace(tier=None, families=None), Profile()).matched

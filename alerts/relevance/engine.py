@@ -136,7 +136,9 @@ def _wording(condition: Condition, facts: Enrichment, values: dict) -> bool:
         if condition.wording not in facts.wording:
             return False
         values["wording"] = facts.wording[condition.wording]
-    return condition.no_wording is None or condition.no_wording not in facts.wording
+    absent = condition.no_wording
+    names = [absent] if isinstance(absent, str) else absent or []
+    return not any(name in facts.wording for name in names)
 
 
 def _numbers(condition: Condition, facts: Enrichment, values: dict) -> bool:

@@ -48,10 +48,17 @@ class Match:
         return [reason.get(language) or reason["en"] for reason in self.reasons]
 
 
-def match(
+def match(advisory, profile: Profile, catalogue: Catalogue | None = None) -> Match:
+    """Does this advisory concern this subscriber? `advisory` is anything with the scored
+    `tier` and `families` (a stored Advisory, or a Decision's values)."""
+    families = getattr(advisory, "families", None) or []
+    return match_scored(advisory.tier, families, profile, catalogue or _default_catalogue())
+
+
+def match_scored(
     tier: str | None, families: Iterable[str], profile: Profile, catalogue: Catalogue
 ) -> Match:
-    """`tier` and `families` are the advisory's relevance (Advisory.tier / .families)."""
+    """The same, from the tier and family ids themselves."""
     if tier is None or tier == "ignore" or TIER_RANK[tier] < TIER_RANK[profile.min_tier]:
         return Match(False)
     known = [f for f in (catalogue.get(i) for i in families) if f is not None]
@@ -64,6 +71,12 @@ def match(
         common = [f for f in known if f.sme_common]
         return Match(bool(common), tuple(_say(WIDELY_USED, f.name) for f in common))
     return Match(False)
+
+
+def _default_catalogue() -> Catalogue:
+    from alerts.relevance.service import default_catalogue
+
+    return default_catalogue()
 
 
 def _say(templates: dict[str, str], name: str) -> dict[str, str]:

@@ -51,7 +51,7 @@ class Condition(BaseModel):
     news: bool | None = None
     rejected: bool | None = None
     wording: str | None = None  # a signal name that must be present
-    no_wording: str | None = None  # a signal name that must be absent
+    no_wording: str | list[str] | None = None  # signal name(s) that must be absent
     cvss_min: float | None = Field(None, ge=0, le=10)
     cvss_below: float | None = Field(None, ge=0, le=10)
     epss_min: float | None = Field(None, ge=0, le=1)
@@ -115,7 +115,10 @@ class RuleSet(BaseModel):
         named.update(rule for group in self.tiers.urgent_requires for rule in group)
         if unknown := named - set(ids):
             raise ValueError(f"tiers name unknown rules: {', '.join(sorted(unknown))}")
-        used = {r.when.wording for r in self.rules} | {r.when.no_wording for r in self.rules}
+        used = {r.when.wording for r in self.rules}
+        for rule in self.rules:
+            absent = rule.when.no_wording
+            used.update([absent] if isinstance(absent, str) else absent or [])
         if missing := (used - {None}) - set(self.signals.wording):
             raise ValueError(f"rules use undefined wording signals: {', '.join(sorted(missing))}")
         if self.thresholds.newsletter > self.thresholds.urgent:
