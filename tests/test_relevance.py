@@ -356,3 +356,21 @@ def test_match_takes_a_stored_advisory():
     advisory = SimpleNamespace(tier="urgent", families=["qnap"])
     assert match(advisory, Profile(families=frozenset({"qnap"}))).matched
     assert not match(SimpleNamespace(tier=None, families=None), Profile()).matched
+
+
+def test_a_name_inside_a_longer_name_does_not_count():
+    hits = find_families(
+        CATALOGUE,
+        title="Cisco IOS XR Software DVMRP memory exhaustion",
+        summary="",
+        vendors=[],
+        products=[],
+    )
+    assert [hit.family.id for hit in hits] == ["enterprise-software"]  # not IOS, not Apple iOS
+
+
+def test_apple_ios_is_case_sensitive():
+    hits = find_families(
+        CATALOGUE, title="Apple iOS and iPadOS WebKit flaw", summary="", vendors=[], products=[]
+    )
+    assert "apple" in [hit.family.id for hit in hits]

@@ -177,7 +177,7 @@ def test_the_labelled_set_is_big_and_covers_every_format():
     assert len(rows) >= 300
     folders = {Path(row.file).parts[0] for row in rows}
     assert folders >= {"rss", "csaf", "cve", "nvd", "euvd", "kev", "vendor", "cnw"}
-    assert {row.split for row in rows} == {"dev", "holdout", "blind"}
+    assert {row.split for row in rows} == {"dev", "holdout", "blind", "blind2"}
 
 
 @pytest.mark.shared

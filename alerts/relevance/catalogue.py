@@ -144,15 +144,16 @@ class FamilyMatcher:
         self._index.setdefault(word.group(0), []).append((text, word.start(), exact, family))
 
     def in_text(self, text: str) -> list[tuple[Family, str]]:
-        found: dict[str, tuple[Family, str]] = {}
+        spans: list[tuple[int, int, Family]] = []
         lowered = text.lower()
         for word in _WORD.finditer(lowered):
             for alias, offset, exact, family in self._index.get(word.group(0), ()):
-                if family.id in found:
-                    continue
                 start = word.start() - offset
                 if start >= 0 and _aligned(text if exact else lowered, alias, start):
-                    found[family.id] = (family, text[start : start + len(alias)])
+                    spans.append((start, start + len(alias), family))
+        found: dict[str, tuple[Family, str]] = {}
+        for start, end, family in _outermost(spans):
+            found.setdefault(family.id, (family, text[start:end]))
         for expression, family in self._expressions:
             if family.id not in found and (match := expression.search(text)):
                 found[family.id] = (family, match.group(0))
@@ -188,6 +189,15 @@ class FamilyMatcher:
 
 
 _WORD = re.compile(r"[0-9a-zà-ÿ]+")
+
+
+def _outermost(spans: list[tuple[int, int, Family]]) -> list[tuple[int, int, Family]]:
+    """Drop a name found inside a longer one ("Cisco IOS" inside "Cisco IOS XR")."""
+    return [
+        (start, end, family)
+        for start, end, family in spans
+        if not any(s <= start and end <= e and (e - s) > (end - start) for s, e, _ in spans)
+    ]
 
 
 def _aligned(text: str, alias: str, start: int) -> bool:
