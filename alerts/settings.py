@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
     )
     feeds_file: Path = Field(Path("feeds.yaml"), description="The feed registry (YAML)")
+    rules_file: Path | None = Field(
+        None, description="Relevance rules (YAML); default: alerts/relevance/rules.yaml"
+    )
+    catalogue_file: Path | None = Field(
+        None, description="Product families (YAML); default: alerts/relevance/catalogue.yaml"
+    )
     data_dir: Path = Field(Path("var"), description="Working files: SQLite database, outbox")
     host: str = Field("127.0.0.1", description="Address the web app listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port the web app listens on")

@@ -2,6 +2,7 @@
 quality on the labelled development set."""
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -193,3 +194,28 @@ def test_quality_targets_hold_on_the_tuned_sets(split):
     for baseline in report["baselines"].values():  # both simple baselines miss urgent items
         assert report["urgent_recall"] > baseline["urgent_recall"]
         assert report["relevant"]["recall"] >= baseline["relevant"]["recall"]
+
+
+def test_staff_rules_file_is_used_and_a_bad_edit_keeps_the_old_rules(
+    database, tmp_path, monkeypatch
+):
+    from alerts.relevance import service
+    from alerts.relevance.rules import RULES_FILE
+    from alerts.settings import get_settings
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_FILE.read_text().replace("base: 30", "base: 80", 1))
+    monkeypatch.setenv("ALERTS_RULES_FILE", str(rules))
+    for cached in (get_settings, service.default_rules):
+        cached.cache_clear()
+    try:
+        store(database, "certfr-avis", cert_advisory())
+        assert row(database, "certfr-avis").score >= 80  # the staff file is in force
+        rules.write_text("base: [\n")  # a broken edit ...
+        os.utime(rules, (rules.stat().st_atime, rules.stat().st_mtime + 5))
+        store(database, "certfr-avis", cert_advisory(title="SonicWall SonicOS (v2)"))
+        assert row(database, "certfr-avis").score >= 80  # ... leaves the previous rules
+        assert service.default_rules()._mtime == rules.stat().st_mtime  # it was looked at
+    finally:
+        for cached in (get_settings, service.default_rules):
+            cached.cache_clear()

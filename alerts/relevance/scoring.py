@@ -10,10 +10,10 @@ from alerts.enrich import Context, Enrichment, KevEntry, Signals, Subject, enric
 from alerts.ingest import parsers
 from alerts.ingest.detect import detect_format
 from alerts.ingest.records import AdvisoryRecord, ParseError
-from alerts.relevance.catalogue import Catalogue, load_catalogue
+from alerts.relevance.catalogue import Catalogue
 from alerts.relevance.engine import Decision, decide
 from alerts.relevance.evaluate import BASELINES, Label, metrics
-from alerts.relevance.rules import RuleSet, load_rules
+from alerts.relevance.rules import RuleSet
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,13 @@ class Scorer:
         context: Context | None = None,
         signals: Signals | None = None,
     ):
-        self.rules = rules or load_rules()
-        self.catalogue = catalogue or load_catalogue()
+        if rules is None or catalogue is None:
+            from alerts.relevance.service import default_catalogue, default_rules
+
+            rules = rules or default_rules().rules
+            catalogue = catalogue or default_catalogue()
+        self.rules = rules
+        self.catalogue = catalogue
         self.signals = signals or self.rules.compiled_signals()
         self.context = context or Context()
 

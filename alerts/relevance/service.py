@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from alerts.enrich import Context, KevEntry
 from alerts.models import Advisory, AdvisoryCve, EpssScore
-from alerts.relevance.catalogue import Catalogue, load_catalogue
+from alerts.relevance.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from alerts.relevance.engine import TIER_RANK, Decision
-from alerts.relevance.rules import RuleHolder
+from alerts.relevance.rules import RULES_FILE, RuleHolder
 from alerts.relevance.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,17 @@ BATCH = 500
 
 @lru_cache(maxsize=1)
 def default_rules() -> RuleHolder:
-    return RuleHolder()
+    """The rules in force: ALERTS_RULES_FILE, else the packaged rules.yaml."""
+    from alerts.settings import get_settings
+
+    return RuleHolder(get_settings().rules_file or RULES_FILE)
 
 
 @lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
-    return load_catalogue()
+    from alerts.settings import get_settings
+
+    return load_catalogue(get_settings().catalogue_file or CATALOGUE_FILE)
 
 
 SCORED_COLUMNS = [
