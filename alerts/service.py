@@ -9,6 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
+from alerts.relevance.service import sweep
 from alerts.settings import Settings
 from alerts.store import Database
 from alerts.web.app import create_app
@@ -28,6 +29,15 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
         next_run_time=None,
+    )
+    # Anything left unscored (an upgrade, a scoring failure) is scored within ten minutes.
+    scheduler.add_job(
+        lambda: sweep(poller.database),
+        "interval",
+        minutes=10,
+        id="score-sweep",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
     scheduler.modify_job("poll-due", next_run_time=_soon())

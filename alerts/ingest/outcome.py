@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from alerts.ingest.persist import StoreCounts, store_epss, store_records
 from alerts.ingest.records import ParseResult
 from alerts.models import PollRun
-from alerts.relevance.service import after_store
+from alerts.relevance.service import after_store, epss_watch
 from alerts.store import Database
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,16 @@ def store_result(
             if record.kind == "advisory":
                 record.kind = "news"
     summary.warnings.extend(result.warnings)
+    crossed: list[str] = []
     with database.session() as session:
         counts = store_records(session, source, result.advisories)
         summary.absorb(counts)
         if result.epss:
-            summary.epss += store_epss(session, result.epss)
-        after_store(session, counts.changed_ids, [score.cve_id for score in result.epss])
+            stored, crossed = store_epss(session, result.epss, watch=epss_watch())
+            summary.epss += stored
+    # Scored after the commit, in short transactions of their own: a scoring problem never
+    # loses what was stored, and a concurrent KEV update is always seen by one of the two.
+    after_store(database, counts.changed_ids, crossed)
 
 
 def record_run(database: Database, summary: PollSummary, started: datetime) -> None:

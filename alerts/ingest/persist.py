@@ -324,24 +324,42 @@ def _is_stale(row, values: dict[str, Any]) -> bool:
     return bool(incoming and stored and incoming < stored)
 
 
-def store_epss(session: Session, scores: Iterable[EpssScore]) -> int:
-    """Upsert EPSS scores; a newer file replaces older scores for the same CVE."""
+def store_epss(
+    session: Session, scores: Iterable[EpssScore], *, watch: float | None = None
+) -> tuple[int, list[str]]:
+    """Upsert EPSS scores; a newer file replaces older scores for the same CVE.
+
+    Returns the count and the CVEs whose score crossed `watch` (either way): only those can
+    change a relevance decision, so only those need re-scoring."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    total = 0
-    batch: list[dict[str, Any]] = []
-    for score in sorted(scores, key=lambda s: s.cve_id):  # one lock order for all writers
-        batch.append(
+    total, crossed = 0, []
+    ordered = sorted(scores, key=lambda s: s.cve_id)  # one lock order for all writers
+    for start in range(0, len(ordered), 5000):
+        batch = ordered[start : start + 5000]
+        if watch is not None:
+            crossed.extend(_crossings(session, batch, watch))
+        rows = [
             {
-                "cve_id": score.cve_id,
-                "epss": score.epss,
-                "percentile": score.percentile,
-                "scored_on": score.scored_on,
+                "cve_id": s.cve_id,
+                "epss": s.epss,
+                "percentile": s.percentile,
+                "scored_on": s.scored_on,
             }
-        )
-        if len(batch) >= 5000:
-            total += _upsert_epss(session, insert, batch)
-            batch = []
-    return total + (_upsert_epss(session, insert, batch) if batch else 0)
+            for s in batch
+        ]
+        total += _upsert_epss(session, insert, rows)
+    return total, crossed
+
+
+def _crossings(session: Session, batch: list[EpssScore], watch: float) -> list[str]:
+    old = dict(
+        session.execute(
+            select(EpssRow.cve_id, EpssRow.epss).where(
+                EpssRow.cve_id.in_([s.cve_id for s in batch])
+            )
+        ).all()
+    )
+    return [s.cve_id for s in batch if (s.epss >= watch) != ((old.get(s.cve_id) or 0.0) >= watch)]
 
 
 def _upsert_epss(session: Session, insert, batch: list[dict[str, Any]]) -> int:

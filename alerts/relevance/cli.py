@@ -82,7 +82,17 @@ def evaluate_labels(
         raise typer.Exit(2) from None
     report = evaluate(rows, data_root)
     if as_json:
-        keys = ("n", "missing", "confusion", "per_tier", "relevant", "urgent_recall", "baselines")
+        keys = (
+            "n",
+            "missing",
+            "confusion",
+            "per_tier",
+            "relevant",
+            "urgent_recall",
+            "missing_ids",
+            "unreadable",
+            "baselines",
+        )
         typer.echo(json.dumps({key: report[key] for key in keys}))
         return
     _print_report(report, show_errors)
@@ -148,14 +158,14 @@ def check(
 def rescore(
     unscored: Annotated[bool, typer.Option("--unscored", help="Only never-scored ones")] = False,
 ) -> None:
-    """Re-score stored advisories (after a rule change)."""
+    """Re-score stored advisories (after a rule change), a batch per transaction."""
     from alerts.cli import _database, _settings
-    from alerts.relevance.service import rescore_all, tier_counts
+    from alerts.relevance.service import sweep, tier_counts
 
     database = _database(_settings())
-    with console.status("scoring..."), database.session() as session:
-        raised = rescore_all(session, only_unscored=unscored)
-        counts = tier_counts(session)
+    with console.status("scoring..."):
+        raised = sweep(database, everything=not unscored)
+    counts = tier_counts(database)
     console.print(
         f"{raised} advisories rose a tier; now: "
         + ", ".join(f"{tier} {n}" for tier, n in sorted(counts.items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import threading
 from pathlib import Path
 from typing import Literal
@@ -121,12 +122,32 @@ class RuleSet(BaseModel):
             used.update([absent] if isinstance(absent, str) else absent or [])
         if missing := (used - {None}) - set(self.signals.wording):
             raise ValueError(f"rules use undefined wording signals: {', '.join(sorted(missing))}")
+        for rule in self.rules:
+            for language in LANGUAGES:
+                _check_template(rule.id, language, getattr(rule.reason, language))
         if self.thresholds.newsletter > self.thresholds.urgent:
             raise ValueError("the newsletter threshold must not exceed the urgent threshold")
         return self
 
     def compiled_signals(self) -> Signals:
         return self.signals.compile()
+
+
+PLACEHOLDERS = {"family", "matched", "cvss", "epss", "catalogues", "wording", "evidence"}
+
+
+def _check_template(rule: str, language: str, template: str) -> None:
+    """Only the documented {placeholders}, without attributes, indexes or conversions."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"rule {rule}: reason.{language}: {error}") from None
+    for _text, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            known = ", ".join(sorted(PLACEHOLDERS))
+            raise ValueError(f"rule {rule}: reason.{language}: {{{name}}} is not one of {known}")
 
 
 def _phrases(phrases: list[str]) -> re.Pattern:
@@ -150,12 +171,23 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
 class RuleHolder:
     """The rules in force. `reload()` swaps in an edited file only when it is valid."""
 
-    def __init__(self, path: Path = RULES_FILE):
+    def __init__(self, path: Path = RULES_FILE, *, fallback: Path | None = None):
         self.path = path
         self._lock = threading.Lock()
-        self.rules = load_rules(path)
-        self.signals = self.rules.compiled_signals()
         self._mtime = _mtime(path)
+        try:
+            self.rules = load_rules(path)
+        except DataFileError as error:
+            if fallback is None or fallback == path:
+                raise
+            log.error("rule file rejected, the packaged rules are in force: %s", error)
+            self.rules = load_rules(fallback)
+        self.signals = self.rules.compiled_signals()
+
+    def epss_threshold(self) -> float | None:
+        """The lowest EPSS score a rule looks at (None when no rule does)."""
+        values = [r.when.epss_min for r in self.rules.rules if r.when.epss_min is not None]
+        return min(values) if values else None
 
     def reload(self, *, force: bool = False) -> str | None:
         """None when the rules in force are current; else the error that kept them."""

@@ -95,7 +95,7 @@ def score_files(paths: list[Path], scorer: Scorer | None = None) -> tuple[list[S
 def evaluate(labels: list[Label], data_root: Path, scorer: Scorer | None = None) -> dict:
     """The engine and the baselines on the labelled items, side by side."""
     files = sorted({data_root / label.file for label in labels})
-    scored, _failed = score_files(files, scorer)
+    scored, failed = score_files(files, scorer)
     index = {(Path(s.file), s.record.item_id): s for s in scored}
     found = [(label, index.get((data_root / label.file, label.id))) for label in labels]
     present = [(label, item) for label, item in found if item is not None]
@@ -104,6 +104,7 @@ def evaluate(labels: list[Label], data_root: Path, scorer: Scorer | None = None)
         missing=len(found) - len(present),
     )
     report["missing_ids"] = [f"{label.file}#{label.id}" for label, item in found if item is None]
+    report["unreadable"] = {str(path.relative_to(data_root)): why for path, why in failed.items()}
     report["baselines"] = {
         name: metrics([(label.tier, baseline(item.facts)) for label, item in present])
         for name, baseline in BASELINES.items()

@@ -1,8 +1,10 @@
 """Relevance in the store: score advisories when they arrive or change, and re-score those
-a known-exploited catalogue or an EPSS file has just spoken about.
+a known-exploited catalogue or an EPSS score has just spoken about.
 
-A re-score only brings an advisory back to the top of the curation queue (`queued_at`)
-when its tier rises — newly known-exploited, say — never for a cosmetic edit."""
+Scoring runs after the storing transaction has committed, in short transactions of its
+own (ordered by id), so a scoring problem never loses stored advisories and two pollers
+never deadlock on each other's rows. A re-score only brings an advisory back to the top of
+the curation queue (`queued_at`) when its tier rises — never for a cosmetic edit."""
 
 from __future__ import annotations
 
@@ -20,26 +22,10 @@ from alerts.relevance.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from alerts.relevance.engine import TIER_RANK, Decision
 from alerts.relevance.rules import RULES_FILE, RuleHolder
 from alerts.relevance.scoring import Scorer
+from alerts.store import Database
 
 log = logging.getLogger(__name__)
 BATCH = 500
-
-
-@lru_cache(maxsize=1)
-def default_rules() -> RuleHolder:
-    """The rules in force: ALERTS_RULES_FILE, else the packaged rules.yaml."""
-    from alerts.settings import get_settings
-
-    return RuleHolder(get_settings().rules_file or RULES_FILE)
-
-
-@lru_cache(maxsize=1)
-def default_catalogue() -> Catalogue:
-    from alerts.settings import get_settings
-
-    return load_catalogue(get_settings().catalogue_file or CATALOGUE_FILE)
-
-
 SCORED_COLUMNS = [
     getattr(Advisory, name)
     for name in (
@@ -58,78 +44,109 @@ SCORED_COLUMNS = [
         "known_exploited",
         "facts",
         "tier",
+        "first_seen_at",
     )
 ]
 
 
-def score_advisories(
-    session: Session,
-    ids: Sequence[int],
-    *,
-    holder: RuleHolder | None = None,
-    catalogue: Catalogue | None = None,
-) -> int:
-    """(Re-)score the given advisories; returns how many rose to a higher tier."""
-    holder = holder or default_rules()
+@lru_cache(maxsize=1)
+def default_rules() -> RuleHolder:
+    """The rules in force: ALERTS_RULES_FILE, else the packaged rules.yaml. A staff file
+    that is invalid at start-up falls back to the packaged rules (and says so)."""
+    from alerts.settings import get_settings
+
+    return RuleHolder(get_settings().rules_file or RULES_FILE, fallback=RULES_FILE)
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    from alerts.settings import get_settings
+
+    return load_catalogue(get_settings().catalogue_file or CATALOGUE_FILE)
+
+
+def epss_watch() -> float | None:
+    """The EPSS threshold the rules care about: scores crossing it need a re-score."""
+    return default_rules().epss_threshold()
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def after_store(database: Database, changed_ids: Sequence[int], epss_cves: Iterable[str] = ()):
+    """After ingestion committed: score what changed; when a known-exploited entry changed or
+    an EPSS score crossed the threshold, re-score every advisory about the same CVEs.
+    Never raises: what could not be scored stays unscored and the sweep retries it."""
+    try:
+        score_ids(database, changed_ids)
+        cves = set(epss_cves) | _kev_cves(database, changed_ids)
+        if cves:
+            raised = rescore_cves(database, cves, exclude=set(changed_ids))
+            if raised:
+                log.info("%d advisories rose a tier after a known-exploited/EPSS update", raised)
+    except Exception:
+        log.exception("relevance scoring failed; the advisories stay unscored for the sweep")
+
+
+def score_ids(database: Database, ids: Iterable[int]) -> int:
+    """(Re-)score advisories by id, a batch per transaction; returns how many rose a tier."""
+    ordered = sorted(set(ids))
+    holder, catalogue = default_rules(), default_catalogue()
     holder.reload()  # staff may have edited the rules; a bad edit keeps the old ones
-    catalogue = catalogue or default_catalogue()
     raised = 0
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
-        rows = session.execute(select(*SCORED_COLUMNS).where(Advisory.id.in_(batch))).all()
-        scorer = Scorer(holder.rules, catalogue, _context(session, rows), holder.signals)
-        updates = [_values(row, *scorer.score(row)) for row in rows]
-        raised += sum(update.pop("_rose") for update in updates)
-        if updates:  # one executemany per batch, not one UPDATE per row through the ORM
-            session.execute(update(Advisory), updates)
+    for start in range(0, len(ordered), BATCH):
+        with database.session() as session:
+            raised += _score_batch(session, ordered[start : start + BATCH], holder, catalogue)
     return raised
 
 
 def rescore_cves(
-    session: Session, cve_ids: Iterable[str], *, exclude: set[int] = frozenset(), **kwargs
+    database: Database, cve_ids: Iterable[str], *, exclude: set[int] = frozenset()
 ) -> int:
     """Every advisory about these CVEs, from any source (e.g. after a KEV update)."""
     cves = sorted(set(cve_ids))
     ids: set[int] = set()
-    for start in range(0, len(cves), BATCH):
-        ids.update(
-            session.scalars(
-                select(AdvisoryCve.advisory_id).where(
-                    AdvisoryCve.cve_id.in_(cves[start : start + BATCH])
+    with database.session() as session:
+        for start in range(0, len(cves), BATCH):
+            chunk = cves[start : start + BATCH]
+            ids.update(
+                session.scalars(
+                    select(AdvisoryCve.advisory_id).where(AdvisoryCve.cve_id.in_(chunk))
                 )
             )
-        )
-    return score_advisories(session, sorted(ids - exclude), **kwargs)
+    return score_ids(database, ids - exclude)
 
 
-def rescore_all(session: Session, *, only_unscored: bool = False, **kwargs) -> int:
-    query = select(Advisory.id).order_by(Advisory.id)
-    if only_unscored:
+def sweep(database: Database, *, everything: bool = False) -> int:
+    """Score what is unscored (after an upgrade, or a failed scoring); with `everything`,
+    re-score all (after a rule change). Returns how many rose a tier."""
+    query = select(Advisory.id)
+    if not everything:
         query = query.where(Advisory.tier.is_(None))
-    return score_advisories(session, list(session.scalars(query)), **kwargs)
+    with database.session() as session:
+        ids = list(session.scalars(query))
+    return score_ids(database, ids)
 
 
-def after_store(session: Session, changed_ids: Sequence[int], epss_cves: Iterable[str] = ()):
-    """Called by ingestion after each document: score what changed; when a known-exploited
-    entry or an EPSS score changed, re-score every advisory about the same CVEs."""
-    score_advisories(session, list(changed_ids))
-    kev = set()
-    for start in range(0, len(changed_ids), BATCH):
-        kev.update(
-            session.scalars(
-                select(AdvisoryCve.cve_id)
-                .join(Advisory, Advisory.id == AdvisoryCve.advisory_id)
-                .where(
-                    Advisory.id.in_(changed_ids[start : start + BATCH]),
-                    Advisory.kind == "known-exploited",
-                )
-            )
-        )
-    kev.update(epss_cves)
-    if kev:
-        raised = rescore_cves(session, kev, exclude=set(changed_ids))
-        if raised:
-            log.info("%d advisories rose to a higher tier after a known-exploited update", raised)
+def tier_counts(database: Database) -> dict[str, int]:
+    with database.session() as session:
+        rows = session.execute(select(Advisory.tier, func.count()).group_by(Advisory.tier))
+        return {tier or "unscored": count for tier, count in rows}
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def _score_batch(session: Session, ids: list[int], holder: RuleHolder, catalogue: Catalogue) -> int:
+    rows = session.execute(
+        select(*SCORED_COLUMNS).where(Advisory.id.in_(ids)).order_by(Advisory.id)
+    ).all()
+    scorer = Scorer(holder.rules, catalogue, _context(session, rows), holder.signals)
+    updates = [_values(row, *scorer.score(row)) for row in rows]
+    raised = sum(values.pop("_rose") for values in updates)
+    if updates:  # one executemany per batch, not one UPDATE per row through the ORM
+        session.execute(update(Advisory), updates)
+    return raised
 
 
 def _values(row, facts, decision: Decision) -> dict:
@@ -149,17 +166,48 @@ def _values(row, facts, decision: Decision) -> dict:
         "scored_at": now,
         "_rose": int(rose),
     }
-    if (previous is None and decision.tier != "ignore") or rose:
-        values["queued_at"] = now  # new in the queue, or back on top because it rose
+    if previous is None and decision.tier != "ignore":
+        # First score: it joins the queue when it arrived (an upgrade scoring old advisories
+        # must not push them all to the top).
+        values["queued_at"] = row.first_seen_at or now
+    elif rose:
+        values["queued_at"] = now  # back on top: newly exploited, say
     return values
 
 
-def _context(session: Session, rows: list[Advisory]) -> Context:
+def _kev_cves(database: Database, changed_ids: Sequence[int]) -> set[str]:
+    """CVEs of known-exploited entries among the changed advisories."""
+    ordered = sorted(set(changed_ids))
+    found: set[str] = set()
+    with database.session() as session:
+        for start in range(0, len(ordered), BATCH):
+            found.update(
+                session.scalars(
+                    select(AdvisoryCve.cve_id)
+                    .join(Advisory, Advisory.id == AdvisoryCve.advisory_id)
+                    .where(
+                        Advisory.id.in_(ordered[start : start + BATCH]),
+                        Advisory.kind == "known-exploited",
+                    )
+                )
+            )
+    return found
+
+
+def _context(session: Session, rows) -> Context:
     """What the catalogues and EPSS in the store say about these advisories' CVEs."""
     cves = sorted({cve for row in rows for cve in row.cve_ids})
-    if not cves:
-        return Context()
-    return Context(kev=_kev_entries(session, cves), epss=_epss(session, cves))
+    kev: dict[str, KevEntry] = {}
+    epss: dict[str, float] = {}
+    for start in range(0, len(cves), BATCH):
+        chunk = cves[start : start + BATCH]
+        kev.update(_kev_entries(session, chunk))
+        epss.update(
+            session.execute(
+                select(EpssScore.cve_id, EpssScore.epss).where(EpssScore.cve_id.in_(chunk))
+            ).all()
+        )
+    return Context(kev=kev, epss=epss)
 
 
 def _kev_entries(session: Session, cves: list[str]) -> dict[str, KevEntry]:
@@ -175,15 +223,3 @@ def _kev_entries(session: Session, cves: list[str]) -> dict[str, KevEntry]:
         catalogues = tuple(sorted({source, *(old.catalogues if old else ())}))
         found[cve] = KevEntry(catalogues, used or bool(old and old.ransomware))
     return found
-
-
-def _epss(session: Session, cves: list[str]) -> dict[str, float]:
-    rows = session.execute(
-        select(EpssScore.cve_id, EpssScore.epss).where(EpssScore.cve_id.in_(cves))
-    )
-    return dict(rows.all())
-
-
-def tier_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Advisory.tier, func.count()).group_by(Advisory.tier))
-    return {tier or "unscored": count for tier, count in rows}
