@@ -80,9 +80,16 @@ class Signals:
     alert_ids: tuple[str, ...] = ()
 
     def says(self, name: str, text: str) -> str | None:
+        """The first words matching the signal that no negation just before denies
+        ("not aware of active exploitation", "kan worden misbruikt", "pourrait être")."""
         pattern = self.patterns.get(name)
-        match = pattern.search(text) if pattern else None
-        return match.group(0) if match else None
+        if pattern is None:
+            return None
+        negation = self.patterns.get("negation") if name != "negation" else None
+        for match in pattern.finditer(text):
+            if negation is None or not negation.search(_clause_before(text, match.start())):
+                return match.group(0)
+        return None
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,11 @@ def enrich(
     text = f"{subject.title}\n{subject.summary}"
     cves = tuple(dict.fromkeys([*subject.cve_ids, *extract_cves(text)]))
     kev = [context.kev[c] for c in cves if c in context.kev]
-    wording = {name: hit for name in signals.patterns if (hit := signals.says(name, text))}
+    wording = {
+        name: hit
+        for name in signals.patterns
+        if name != "negation" and (hit := signals.says(name, text))
+    }
     exploitation, evidence = _exploitation(subject, wording, bool(kev))
     return Enrichment(
         cve_ids=cves,
@@ -136,6 +147,13 @@ def enrich(
         kind=subject.kind,
         cve_age_years=_cve_age(cves, subject.published),
     )
+
+
+def _clause_before(text: str, end: int, width: int = 60) -> str:
+    """The words just before a position, within the same sentence."""
+    window = text[max(0, end - width) : end]
+    cut = max(window.rfind(". "), window.rfind("\n"), window.rfind("; "))
+    return window[cut + 1 :] if cut >= 0 else window
 
 
 def _families(subject: Subject, catalogue: Catalogue) -> list[FamilyHit]:

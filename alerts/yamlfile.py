@@ -24,6 +24,19 @@ def load_model(path: Path, model: type[Model]) -> Model:
 
 
 def parse_model(text: str, model: type[Model], filename: str) -> Model:
+    return parse_model_with_nodes(text, model, filename)[0]
+
+
+def load_model_with_nodes(path: Path, model: type[Model]) -> tuple[Model, yaml.Node]:
+    """The model and the YAML node tree, for checks that must name a line themselves."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DataFileError(f"{path}: cannot read ({error.strerror})") from None
+    return parse_model_with_nodes(text, model, str(path))
+
+
+def parse_model_with_nodes(text: str, model: type[Model], filename: str):
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -32,7 +45,7 @@ def parse_model(text: str, model: type[Model], filename: str) -> Model:
     if not isinstance(data, dict):
         raise DataFileError(f"{filename}: line 1: expected a mapping")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data), root
     except ValidationError as error:
         raise DataFileError(describe(error, root, filename)) from None
     except ValueError as error:  # cross-field checks raised by the model

@@ -275,18 +275,30 @@ def test_a_bad_rule_file_names_the_line(tmp_path):
     ("change", "words"),
     [
         (("when: {known_exploited: true}", "when: {known_exploited: true, colour: red}"), "colour"),
-        (("urgent: 70", "urgent: 20"), "newsletter threshold"),
-        (("ignore_when_any: [enterprise-only", "ignore_when_any: [no-such-rule"), "unknown rules"),
-        (("wording: campaign}", "wording: campagne}"), "undefined wording"),
+        (("  newsletter: 40", "  newsletter: 90"), "newsletter threshold"),
+        (
+            ("ignore_when_any: [enterprise-only", "ignore_when_any: [no-such-rule"),
+            "unknown rule 'no-such-rule'",
+        ),
+        (("{wording: campaign}", "{wording: campagne}"), "undefined wording signal"),
+        (
+            ('"Listed as exploited in the wild ({catalogues})"', '"Listed ({catalogues.x})"'),
+            "not one of",
+        ),
+        (('"re:cas d\'exploitation"', '"re:cas d\'(exploitation"'), "not a valid expression"),
+        (("  - id: exploited-wording", "  - id: known-exploited"), "repeated"),
     ],
 )
-def test_rule_file_mistakes_are_rejected(tmp_path, change, words):
+def test_rule_file_mistakes_are_rejected_with_their_line(tmp_path, change, words):
     path = tmp_path / "rules.yaml"
     text = GOOD_RULES.read_text()
-    assert change[0] in text
-    path.write_text(text.replace(*change, 1))
-    with pytest.raises(DataFileError, match=words):
+    assert change[0] in text, change[0]
+    edited = text.replace(*change, 1)
+    path.write_text(edited)
+    line = text[: text.index(change[0])].count("\n") + 1  # where the edit was made
+    with pytest.raises(DataFileError, match=words) as caught:
         load_rules(path)
+    assert f"line {line}:" in str(caught.value)
 
 
 def test_an_invalid_edit_keeps_the_previous_rules_in_force(tmp_path):
@@ -374,3 +386,75 @@ def test_apple_ios_is_case_sensitive():
         CATALOGUE, title="Apple iOS and iPadOS WebKit flaw", summary="", vendors=[], products=[]
     )
     assert "apple" in [hit.family.id for hit in hits]
+
+
+# ----------------------------------------------------------------------------- review cases
+
+
+@pytest.mark.parametrize(
+    ("cpe", "family"),
+    [
+        ("cpe:2.3:a:obscurevendor:tool:1.0:*:*:*:*:*:*:*", None),
+        ("cpe:2.3:a:someone:seo_plugin:2.1:*:*:*:*:wordpress:*:*", "wordpress"),
+        ("cpe:/a:trendmicro:apex_one:2019", "security-software"),
+        ("cpe:2.3:o:ibm:z\\/os:2.5:*:*:*:*:*:*:*", "mainframe"),
+    ],
+)
+def test_cpe_names_2_2_and_2_3(cpe, family):
+    hits = find_families(CATALOGUE, title="", summary="", vendors=[], products=[], cpes=[cpe])
+    found = [hit.family.id for hit in hits]
+    assert (family in found) if family else found == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "De AVG verplicht organisaties tot melding",  # Dutch for GDPR
+        "Acme Holdings plc reported an incident",
+        "They curl up; the horde in my cloud of bamboo",
+        "Check the flask and the jackson report",
+    ],
+)
+def test_ordinary_words_are_not_products(text):
+    assert find_families(CATALOGUE, title=text, summary="", vendors=[], products=[]) == []
+
+
+def test_vendor_names_with_company_suffixes():
+    hits = find_families(
+        CATALOGUE, title="", summary="", vendors=["Fortinet, Inc."], products=["FortiOS"]
+    )
+    assert [hit.family.id for hit in hits] == ["fortinet-fortigate"]
+
+
+def test_oracle_java_is_not_enterprise_software():
+    hits = find_families(CATALOGUE, title="", summary="", vendors=["Oracle"], products=["Java SE"])
+    assert [hit.family.id for hit in hits] == ["other-desktop-apps"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fortinet is not aware of active exploitation of this flaw",
+        "Deze kwetsbaarheid kan worden misbruikt door een aanvaller",
+        "Cette vulnérabilité pourrait être activement exploitée",
+        "Es ist nicht bekannt, dass die Lücke aktiv ausgenutzt wird",
+        "Il n'y a pas d'exploitation active connue",
+    ],
+)
+def test_denied_or_hypothetical_exploitation_is_not_exploitation(text):
+    facts, _ = decision("FortiOS update", summary=text)
+    assert facts.exploitation is None
+
+
+def test_a_point_of_contact_is_not_a_proof_of_concept():
+    facts, _ = decision("FortiOS update", summary="Contact your POC at the vendor")
+    assert facts.exploitation is None
+
+
+def test_a_broken_staff_rule_file_falls_back_to_the_packaged_rules(tmp_path):
+    broken = tmp_path / "rules.yaml"
+    broken.write_text("base: [\n")
+    holder = RuleHolder(broken, fallback=GOOD_RULES)
+    assert holder.rules.version == RULES.version
+    with pytest.raises(DataFileError):
+        RuleHolder(broken)  # without a fallback the error is the caller's

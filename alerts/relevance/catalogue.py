@@ -71,7 +71,10 @@ class Family(BaseModel):
     def _valid_patterns(cls, aliases: list[str]) -> list[str]:
         for alias in aliases:
             if alias.startswith("re:"):
-                re.compile(alias[3:])  # a bad expression is reported with its line
+                try:
+                    re.compile(alias[3:])
+                except re.error as error:  # reported with its line, not as a traceback
+                    raise ValueError(f"{alias!r} is not a valid expression: {error}") from None
         return aliases
 
     @property
@@ -172,20 +175,32 @@ class FamilyMatcher:
         return list(found.values())
 
     def _families_of(self, vendor: str) -> list[Family]:
-        words = vendor.split()
+        words = vendor.replace(",", " ").split()
         names = [" ".join(words[:n]) for n in range(1, len(words) + 1)]
         return [f for name in names for f in self._vendors.get(name, ())]
 
     def cpes(self, cpes: list[str]) -> list[tuple[Family, str]]:
         found = []
         for cpe in cpes:
-            parts = cpe.lower().split(":")
-            if len(parts) < 5:
+            parts = _cpe_parts(cpe)
+            if parts is None:
                 continue
             for family in self.families:
-                if any(_cpe_matches(parts[2:5], prefix) for prefix in family.cpe):
-                    found.append((family, f"{parts[3]}:{parts[4]}"))
+                if any(_cpe_matches(parts, prefix) for prefix in family.cpe):
+                    found.append((family, f"{parts[1]}:{parts[2]}"))
         return found
+
+
+def _cpe_parts(cpe: str) -> list[str] | None:
+    """part, vendor, product, version, ... from a CPE 2.3 name or a CPE 2.2 URI."""
+    text = cpe.strip().lower().replace("\\/", "/")
+    if text.startswith("cpe:2.3:"):
+        parts = text[len("cpe:2.3:") :].split(":")
+    elif text.startswith("cpe:/"):
+        parts = text[len("cpe:/") :].split(":")
+    else:
+        return None
+    return parts if len(parts) >= 3 else None
 
 
 _WORD = re.compile(r"[0-9a-zà-ÿ]+")
@@ -221,9 +236,12 @@ def _product_of(family: Family, products: list[str]) -> str | None:
 
 
 def _cpe_matches(parts: list[str], prefix: str) -> bool:
+    """Every field the prefix gives must match ("*" any, "abc*" a prefix)."""
     wanted = prefix.lower().replace("\\/", "/").split(":")
+    if len(parts) < len(wanted):
+        parts = parts + ["*"] * (len(wanted) - len(parts))
     for have, want in zip(parts, wanted, strict=False):
-        if want.endswith("*"):
+        if want.endswith("*") and want != "*":
             if not have.startswith(want[:-1]):
                 return False
         elif want != "*" and have != want:

@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.enrich import Signals
 from alerts.relevance.catalogue import Category, Exposure
-from alerts.yamlfile import DataFileError, load_model
+from alerts.yamlfile import DataFileError, line_of, load_model_with_nodes
 
 log = logging.getLogger(__name__)
 RULES_FILE = Path(__file__).with_name("rules.yaml")
@@ -107,28 +107,6 @@ class RuleSet(BaseModel):
     rules: list[Rule]
     tiers: TierPolicy
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RuleSet:
-        ids = [rule.id for rule in self.rules]
-        if len(ids) != len(set(ids)):
-            raise ValueError("rule ids must be unique")
-        named = set(self.tiers.ignore_when_any + self.tiers.urgent_blocked_by)
-        named.update(rule for group in self.tiers.urgent_requires for rule in group)
-        if unknown := named - set(ids):
-            raise ValueError(f"tiers name unknown rules: {', '.join(sorted(unknown))}")
-        used = {r.when.wording for r in self.rules}
-        for rule in self.rules:
-            absent = rule.when.no_wording
-            used.update([absent] if isinstance(absent, str) else absent or [])
-        if missing := (used - {None}) - set(self.signals.wording):
-            raise ValueError(f"rules use undefined wording signals: {', '.join(sorted(missing))}")
-        for rule in self.rules:
-            for language in LANGUAGES:
-                _check_template(rule.id, language, getattr(rule.reason, language))
-        if self.thresholds.newsletter > self.thresholds.urgent:
-            raise ValueError("the newsletter threshold must not exceed the urgent threshold")
-        return self
-
     def compiled_signals(self) -> Signals:
         return self.signals.compile()
 
@@ -157,15 +135,75 @@ def _phrases(phrases: list[str]) -> re.Pattern:
 
 
 def load_rules(path: Path = RULES_FILE) -> RuleSet:
-    """Read and validate; DataFileError names the line at fault (regexes included)."""
-    rules = load_model(path, RuleSet)
-    try:
-        rules.compiled_signals()
-    except re.error as error:
-        raise DataFileError(
-            f"{path}: a wording pattern is not a valid expression: {error}"
-        ) from None
+    """Read and validate; DataFileError names the line at fault, cross-checks included."""
+    rules, root = load_model_with_nodes(path, RuleSet)
+    problems = _cross_check(rules)
+    if problems:
+        where, message = problems[0]
+        raise DataFileError(f"{path}: line {line_of(root, where)}: {message}")
     return rules
+
+
+def _cross_check(rules: RuleSet) -> list[tuple[tuple, str]]:
+    """(location in the file, problem) for what a schema alone cannot see."""
+    problems: list[tuple[tuple, str]] = []
+    ids = [rule.id for rule in rules.rules]
+    for index, rule in enumerate(rules.rules):
+        if ids.index(rule.id) != index:
+            problems.append((("rules", index, "id"), f"rule id {rule.id!r} is repeated"))
+        problems += _check_rule(index, rule, rules.signals.wording)
+    problems += _check_tiers(rules.tiers, set(ids))
+    for name, phrases in rules.signals.wording.items():
+        for index, phrase in enumerate(phrases):
+            if phrase.startswith("re:") and (error := _regex_error(phrase[3:])):
+                problems.append((("signals", "wording", name, index), error))
+    if rules.thresholds.newsletter > rules.thresholds.urgent:
+        problems.append(
+            (
+                ("thresholds", "newsletter"),
+                "the newsletter threshold must not exceed the urgent threshold",
+            )
+        )
+    return problems
+
+
+def _check_rule(index: int, rule: Rule, wording: dict) -> list[tuple[tuple, str]]:
+    problems = []
+    absent = rule.when.no_wording
+    for key, name in [
+        ("wording", rule.when.wording),
+        *(("no_wording", n) for n in ([absent] if isinstance(absent, str) else absent or [])),
+    ]:
+        if name is not None and name not in wording:
+            problems.append((("rules", index, "when", key), f"undefined wording signal {name!r}"))
+    for language in LANGUAGES:
+        try:
+            _check_template(rule.id, language, getattr(rule.reason, language))
+        except ValueError as error:
+            problems.append((("rules", index, "reason", language), str(error)))
+    return problems
+
+
+def _check_tiers(tiers: TierPolicy, ids: set[str]) -> list[tuple[tuple, str]]:
+    problems = []
+    for key in ("ignore_when_any", "urgent_blocked_by"):
+        for index, name in enumerate(getattr(tiers, key)):
+            if name not in ids:
+                problems.append((("tiers", key, index), f"unknown rule {name!r}"))
+    for group_index, group in enumerate(tiers.urgent_requires):
+        for index, name in enumerate(group):
+            if name not in ids:
+                where = ("tiers", "urgent_requires", group_index, index)
+                problems.append((where, f"unknown rule {name!r}"))
+    return problems
+
+
+def _regex_error(expression: str) -> str | None:
+    try:
+        re.compile(expression)
+    except re.error as error:
+        return f"not a valid expression: {error}"
+    return None
 
 
 class RuleHolder:
