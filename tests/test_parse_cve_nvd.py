@@ -270,8 +270,8 @@ CVE_GOLDEN = [
         "2024-07-01T12:37:25.431",
         "2024-09-14T02:09:26.419",
         "Red Hat",
-        "Red Hat Enterprise Linux 9",
-        13,
+        "OpenSSH",  # the upstream package entry (packageName) comes first
+        14,
         False,
         "3.1",
         8.1,
@@ -402,9 +402,11 @@ def test_cve_unsupported_marker_line_is_not_the_title(read_shared):
 
 
 @pytest.mark.shared
-def test_cve_regression_mentions_other_cve(read_shared):
+def test_cve_record_is_about_its_own_cve_only(read_shared):
+    """regreSSHion's text names CVE-2006-5051 (the flaw it re-introduced): mentioning is not
+    being about, so the record must not join that vulnerability."""
     [record] = cve.parse_record(read_shared("cve/CVE-2024-6387.json")).advisories
-    assert record.cve_ids == ["CVE-2024-6387", "CVE-2006-5051"]  # own id first
+    assert record.cve_ids == ["CVE-2024-6387"]
 
 
 @pytest.mark.shared
@@ -602,7 +604,7 @@ def test_sample_cve_record(read_fixture):
     assert record.updated == datetime(2025, 3, 20, 14, 31, 2, 118000, tzinfo=UTC)
     assert record.vendors == ["Examplesoft"]  # the "n/a" entry is skipped
     assert record.products == ["ExampleGate VPN", "ExampleGate Cloud Connector"]
-    assert record.cve_ids == ["CVE-2025-10001", "CVE-2024-99871"]
+    assert record.cve_ids == ["CVE-2025-10001"]  # its own CVE; mentioned ones are others
     assert (record.cvss.version, record.cvss.score) == ("4.0", 8.7)  # v4 over v3.1
     assert record.known_exploited is True
     assert record.facts["kev_date_added"] == "2025-03-19"

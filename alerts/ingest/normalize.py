@@ -22,7 +22,10 @@ CVE_RE = re.compile(r"\bCVE[-\u2010\u2011\u2013_ ](\d{4})[-\u2010\u2011\u2013_ ]
 _WS_RE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n+")
 _MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^)\s]+)\)")
-_MD_EMPHASIS_RE = re.compile(r"(\*\*|__|\*(?=\S)|(?<=\S)\*)")
+# Paired emphasis only: "FortiOS 7.2.*" and "*.example.com" keep their stars.
+_MD_EMPHASIS_RE = re.compile(
+    r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"
+)
 _MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>])")
 
 # Dates earlier than this are parser accidents (epoch zero, "0001-01-01"), not advisories.
@@ -116,15 +119,29 @@ def _parse_date_text(text: str, *, dayfirst: bool) -> datetime | None:
         return None
     try:
         return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     if "," in text[:5] or re.match(r"^\d{1,2} [A-Za-z]{3} \d{2,4}", text):
         try:
             return to_utc(email.utils.parsedate_to_datetime(text))
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             pass
+    return _parse_complete_date(text, dayfirst=dayfirst)
+
+
+_FILL_A = datetime(2001, 1, 1)
+_FILL_B = datetime(2002, 2, 2)
+
+
+def _parse_complete_date(text: str, *, dayfirst: bool) -> datetime | None:
+    """dateutil fills missing fields from a default: parse with two different defaults and
+    accept only when year, month and day came from the text ("2025" or "Monday" do not)."""
     try:
-        return to_utc(dateutil_parser.parse(text, dayfirst=dayfirst))
+        first = dateutil_parser.parse(text, dayfirst=dayfirst, default=_FILL_A)
+        second = dateutil_parser.parse(text, dayfirst=dayfirst, default=_FILL_B)
+        if first.date() != second.date():
+            return None
+        return to_utc(first)
     except (ValueError, OverflowError, TypeError):
         return None
 
@@ -175,7 +192,7 @@ def strip_markdown(text: str | None) -> str:
         return ""
     text = _MD_LINK_RE.sub(r"\1", text)
     text = _MD_ESCAPE_RE.sub(r"\1", text)
-    text = _MD_EMPHASIS_RE.sub("", text)
+    text = _MD_EMPHASIS_RE.sub(lambda m: m.group(2) or m.group(3), text)
     return tidy_text(text)
 
 
@@ -239,7 +256,7 @@ def extract_cves(*texts: str | None) -> list[str]:
 
 
 def normalize_cve(value: str | None) -> str | None:
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     match = CVE_RE.search(value)
     return f"CVE-{match.group(1)}-{match.group(2)}" if match else None

@@ -61,11 +61,15 @@ def parse(data: bytes, format: str, base_url: str | None = None) -> ParseResult:
         raise
     except RecursionError:
         raise MalformedDocument("document nests too deeply", format=format) from None
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
-        # A parser met a shape it did not expect: report it against the feed, keep going.
+    except MemoryError:
+        raise
+    except Exception as error:
+        # A parser met a shape (or a number, or a date) it did not expect: report it against
+        # the feed as a typed error and keep going; never let it stop the poller.
         log.debug("parser %s failed", format, exc_info=True)
         raise MalformedDocument(
-            f"unexpected document structure ({type(error).__name__}: {error})", format=format
+            f"unexpected document content ({type(error).__name__}: {str(error)[:200]})",
+            format=format,
         ) from error
     result.format = format
     return result

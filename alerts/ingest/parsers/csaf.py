@@ -69,6 +69,9 @@ _EXPLOITED_RE = re.compile(
     r"|activement exploit",
     re.I,
 )
+_DENIED_AFTER_RE = re.compile(
+    r"^\s*:\s*(?:no|none|false)\b|\b(?:not|never|none|no)\b|niet|nicht|pas\b|aucun", re.I
+)
 _EXPLOITED_FLAG_RE = re.compile(r"\bexploited\s*:\s*yes\b", re.I)  # Microsoft exploit_status
 _NEGATION_RE = re.compile(r"\b(no|not|never|nicht|kein\w*|geen|niet|pas|aucune?|unaware)\b", re.I)
 
@@ -250,14 +253,16 @@ def _best_self(references: list[tuple[str, str]], home: str) -> str | None:
 def _url_and_links(
     doc: dict[str, Any], vulnerabilities: list[dict[str, Any]], base_url: str | None
 ) -> tuple[str | None, list[str]]:
-    """The advisory's own page: a document "self" reference, else the first external one,
-    else a vulnerability's "self" (Palo Alto, Nozomi), else the fetched location."""
+    """The advisory's own page: a document "self" reference, else a vulnerability's "self"
+    web page (Palo Alto, Nozomi), else the first external reference, else the fetched
+    location."""
     references = _references(doc)
     nested = [pair for v in vulnerabilities for pair in _references(v)]
     home = _site(_text(_dict(doc.get("publisher")).get("namespace")))
     first_external = references[0][1] if references else None
     fetched = base_url if base_url and _is_http(base_url) else None
-    url = _best_self(references, home) or first_external or _best_self(nested, home) or fetched
+    nested_page = _best_self([(c, u) for c, u in nested if not u.lower().endswith(".json")], home)
+    url = _best_self(references, home) or nested_page or first_external or fetched
     others = unique(u for _category, u in [*references, *nested])
     return url, [link for link in others if link != url]
 
@@ -332,9 +337,11 @@ def _says_exploited(text: str) -> bool:
     if _EXPLOITED_FLAG_RE.search(text):
         return True
     for match in _EXPLOITED_RE.finditer(text):
-        sentence_start = text[max(0, match.start() - 60) : match.start()].rsplit(".", 1)[-1]
-        if not _NEGATION_RE.search(sentence_start + " " + match.group(0)):
-            return True
+        before = text[max(0, match.start() - 60) : match.start()].rsplit(".", 1)[-1]
+        after = text[match.end() : match.end() + 80].split(".", 1)[0]
+        if _NEGATION_RE.search(before + " " + match.group(0)) or _DENIED_AFTER_RE.search(after):
+            continue  # "not observed", "Known exploited: No", "none known"
+        return True
     return False
 
 

@@ -118,7 +118,9 @@ def readable_name(token: Any) -> str | None:
 
 def headline(text: str, limit: int = TITLE_LIMIT) -> str:
     """A title from a description: its first line, cut to the first sentence when long."""
-    lines = [line for line in tidy_text(text).split("\n") if line]
+    # A hard line break inside a sentence ("…prior to 9.8P19,\n9.9…") is not a line.
+    joined = re.sub(r"(?<![.!?:*])\n(?!\n)", " ", tidy_text(text))
+    lines = [line for line in joined.split("\n") if line]
     fallback = lines[0] if lines else ""
     first = next((line for line in lines if not _MARKER_LINE_RE.match(line)), fallback)
     if len(first) > limit:
@@ -261,7 +263,7 @@ def _affected(
     cna: dict, adps: list[dict], item_id: str, warnings: list[str]
 ) -> tuple[list[str], list[str]]:
     """Vendors/products from the CNA; when it only says "n/a", from ADP (CPE-style names)."""
-    pairs = [(text_of(a.get("vendor")), text_of(a.get("product"))) for a in _entries(cna)]
+    pairs = [_vendor_product(a) for a in _entries(cna)]
     if not any(vendor or product for vendor, product in pairs):
         pairs = [
             (readable_name(a.get("vendor")), readable_name(a.get("product")))
@@ -271,6 +273,12 @@ def _affected(
     vendors = unique(vendor for vendor, _ in pairs)
     products = unique(product for _, product in pairs)
     return vendors, cap_names(products, item_id, "products", warnings)
+
+
+def _vendor_product(entry: dict) -> tuple[str, str]:
+    """CVE 5 allows a package instead of vendor/product (e.g. "packageName": "OpenSSH")."""
+    product = text_of(entry.get("product")) or text_of(entry.get("packageName"))
+    return text_of(entry.get("vendor")), product
 
 
 def _entries(container: dict) -> list[dict]:
@@ -291,7 +299,9 @@ def _latest_timeline(cna: dict) -> datetime | None:
 
 def _cve_ids(item_id: str, title: str, text: str, cna: dict) -> list[str]:
     if is_cve_id(item_id):
-        return unique([normalize_cve(item_id), *extract_cves(title, text)])
+        # A CVE record is about its own CVE; ids its text mentions ("a regression of
+        # CVE-2006-5051") would wrongly merge it into other vulnerabilities.
+        return [normalize_cve(item_id)]
     # Palo Alto PAN-SA advisories list their CVEs in the solutions table and references.
     solutions = [as_dict(s).get("value") for s in as_list(cna.get("solutions"))]
     refs = [f"{as_dict(r).get('name', '')} {as_dict(r).get('url', '')}"

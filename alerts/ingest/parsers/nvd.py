@@ -15,7 +15,6 @@ from typing import Any
 
 from alerts.ingest.normalize import (
     best_cvss,
-    extract_cves,
     make_cvss,
     normalize_cve,
     parse_date,
@@ -105,7 +104,7 @@ def _cve_ids(cve_id: str, text: str, facts: dict[str, Any]) -> list[str]:
     own = normalize_cve(cve_id) or cve_id
     if facts.get("vuln_status", "").lower() == "rejected":
         return [own]  # "duplicate of CVE-..." names a CVE this record is not about
-    return unique([own, *extract_cves(text)])
+    return [own]  # ids the description mentions are other vulnerabilities
 
 
 def _english(descriptions: list[Any]) -> str:

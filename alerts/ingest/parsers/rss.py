@@ -96,9 +96,14 @@ class _Feed:
 # ----------------------------------------------------------------------------- entry point
 
 
+_HUGE_CHARREF = re.compile(rb"&#(?:0*\d{8,}|[xX]0*[0-9a-fA-F]{7,});")
+
+
 def parse(data: bytes, base_url: str | None = None) -> ParseResult:
     """Every item of an RSS/Atom/RDF feed as an AdvisoryRecord (kind left to the registry)."""
     _refuse_entity_declarations(data)
+    # A character reference beyond Unicode makes feedparser's lenient mode crash on chr().
+    data = _HUGE_CHARREF.sub(b"&#xFFFD;", data)
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     _check_is_feed(parsed, data)
     entries, warnings = _complete_entries(parsed, data)

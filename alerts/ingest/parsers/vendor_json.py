@@ -153,6 +153,10 @@ def _cisco_error(doc: dict, result: ParseResult) -> ParseResult:
     return result
 
 
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
+
+
 def _cisco_advisory(advisory: dict, warnings: list[str]) -> AdvisoryRecord:
     advisory_id = text_of(advisory["advisoryId"])
     title = text_of(advisory.get("advisoryTitle")) or advisory_id
@@ -164,7 +168,8 @@ def _cisco_advisory(advisory: dict, warnings: list[str]) -> AdvisoryRecord:
         item_id=advisory_id,
         title=title,
         summary_text=text,
-        summary_html=safe_html(html) or text_to_html(text),
+        summary_html=safe_html(html, base_url=_first(web_links([advisory.get("publicationUrl")])))
+        or text_to_html(text),
         url=next(iter(web_links([advisory.get("publicationUrl")])), None),
         links=links,
         published=parse_date(advisory.get("firstPublished")),
