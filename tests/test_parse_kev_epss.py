@@ -80,7 +80,7 @@ def test_cisa_full_catalogue_entry_details(read_shared):
     assert git.facts["cwes"] == ["CWE-59", "CWE-436"]
     assert (
         git.url
-        == "https://www.cisa.gov/known-exploited-vulnerabilities-catalog?search=CVE-2025-48384"
+        == "https://www.cisa.gov/known-exploited-vulnerabilities-catalog?search_api_fulltext=CVE-2025-48384"
     )
     assert len(git.links) == 6
     assert "https://nvd.nist.gov/vuln/detail/CVE-2025-48384" in git.links

@@ -26,7 +26,10 @@ from alerts.ingest.records import (
     UnsupportedDocument,
 )
 
-CISA_SEARCH_URL = "https://www.cisa.gov/known-exploited-vulnerabilities-catalog?search={cve}"
+# The filter CISA itself uses in its links (CVE records, NVD): the plain "search" is ignored.
+CISA_SEARCH_URL = (
+    "https://www.cisa.gov/known-exploited-vulnerabilities-catalog?search_api_fulltext={cve}"
+)
 EUVD_URL = "https://euvd.enisa.europa.eu/vulnerability/{id}"
 
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")

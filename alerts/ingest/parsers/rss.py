@@ -239,7 +239,9 @@ def _complete_entries(parsed: Any, data: bytes) -> tuple[list[Any], list[str]]:
 
 def _feed_context(parsed: Any, data: bytes, base_url: str | None, warnings: list[str]) -> _Feed:
     channel = parsed.feed
-    bases = [b for b in (base_url, channel.get("link")) if b and _is_web_url(b)]
+    # The channel link first: item ids made from relative links must not change when the
+    # feed itself moves (a 301 updates the URL we fetch from).
+    bases = [b for b in (channel.get("link"), base_url) if b and _is_web_url(b)]
     language = _language_code(channel.get("language"))
     sec: dict[str, _SecInfo] = {}
     if SEC_NS in parsed.get("namespaces", {}).values() and not _bozo_problem(parsed):
