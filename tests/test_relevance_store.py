@@ -178,19 +178,21 @@ def test_the_labelled_set_is_big_and_covers_every_format():
     assert len(rows) >= 300
     folders = {Path(row.file).parts[0] for row in rows}
     assert folders >= {"rss", "csaf", "cve", "nvd", "euvd", "kev", "vendor", "cnw"}
-    assert {row.split for row in rows} == {"dev", "holdout", "blind", "blind2"}
+    assert {row.split for row in rows} == {"dev", "holdout", "blind", "blind2", "blind3"}
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("split", ["dev", "holdout"])
-def test_quality_targets_hold_on_the_tuned_sets(split):
-    """A regression guard: the sets the rules were tuned on must stay above the targets."""
+@pytest.mark.parametrize("split", ["dev", "holdout", "blind3"])
+def test_quality_targets_hold(split):
+    """A regression guard: the tuned sets, and the last blind set, stay above the targets."""
     require_shared()
     report = evaluate(load_labels(LABELS, split=split), SHARED_FEEDS)
     assert report["missing"] == 0
     assert report["urgent_recall"] >= 0.95
     assert report["relevant"]["precision"] >= 0.85
     assert report["relevant"]["recall"] >= 0.90
+    if split == "blind3":
+        return  # KEV-only: every item is exploited, the baselines' urgent recall is trivial
     for baseline in report["baselines"].values():  # both simple baselines miss urgent items
         assert report["urgent_recall"] > baseline["urgent_recall"]
         assert report["relevant"]["recall"] >= baseline["relevant"]["recall"]
