@@ -18,6 +18,7 @@ from alerts.ingest.outcome import PollSummary
 from alerts.ingest.parsers import FORMATS
 from alerts.ingest.poller import Poller
 from alerts.logs import configure_logging
+from alerts.queries import advisory_json
 from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.store import Database
@@ -268,7 +269,7 @@ def advisories_list(
         others = sources_for_cves(session, sorted({c for a in rows for c in a.cve_ids}))
         if as_json:
             for advisory in rows:
-                typer.echo(json.dumps(_advisory_json(advisory), ensure_ascii=False))
+                typer.echo(json.dumps(advisory_json(advisory), ensure_ascii=False))
             return
         console.print(_advisory_table(rows, others))
     console.print(f"{len(rows)} of {total} advisories")
@@ -302,36 +303,6 @@ def _advisory_table(rows, others: dict[str, list[str]]) -> Table:
     return table
 
 
-def _advisory_json(a) -> dict:
-    return {
-        "id": a.uid,
-        "source": a.source,
-        "tier": a.tier,
-        "score": a.score,
-        "reasons": [reason["text"] for reason in a.reasons or []],
-        "families": a.families or [],
-        "item_id": a.item_id,
-        "kind": a.kind,
-        "title": a.title,
-        "url": a.url,
-        "published": a.published.isoformat() if a.published else None,
-        "updated": a.updated.isoformat() if a.updated else None,
-        "language": a.language,
-        "cve_ids": a.cve_ids,
-        "cvss": {
-            "version": a.cvss_version,
-            "score": a.cvss_score,
-            "vector": a.cvss_vector,
-            "severity": a.cvss_severity,
-        },
-        "vendors": a.vendors,
-        "products": a.products,
-        "known_exploited": a.known_exploited,
-        "revision": a.revision,
-        "summary": a.summary_text,
-    }
-
-
 @advisories_app.command("show")
 def advisories_show(key: Annotated[str, typer.Argument(help="Advisory id")]) -> None:
     """One advisory in full, with its revisions."""
@@ -345,7 +316,7 @@ def advisories_show(key: Annotated[str, typer.Argument(help="Advisory id")]) -> 
             raise typer.Exit(1)
         console.print_json(
             json.dumps(
-                _advisory_json(advisory)
+                advisory_json(advisory)
                 | {
                     "links": advisory.links,
                     "facts": advisory.facts,

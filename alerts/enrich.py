@@ -64,6 +64,19 @@ class KevEntry:
     ransomware: bool = False
 
 
+def ransomware_used(facts: Mapping[str, Any] | None) -> bool:
+    """CISA KEV's knownRansomwareCampaignUse, as our KEV parser stores it."""
+    return str((facts or {}).get("known_ransomware_campaign_use", "")).lower() == "known"
+
+
+def add_kev_entry(found: dict[str, KevEntry], cve: str, catalogue: str, facts) -> None:
+    """Merge one catalogue's entry for a CVE into `found` (catalogues listed, ransomware
+    kept if any catalogue says so)."""
+    old = found.get(cve)
+    names = tuple(sorted({catalogue, *(old.catalogues if old else ())}))
+    found[cve] = KevEntry(names, ransomware_used(facts) or bool(old and old.ransomware))
+
+
 @dataclass(frozen=True)
 class Context:
     kev: Mapping[str, KevEntry] = field(default_factory=dict)
@@ -188,8 +201,7 @@ def _exploitation(subject: Subject, wording: Mapping[str, str], in_kev: bool):
 
 
 def _ransomware(subject: Subject, kev: list[KevEntry]) -> bool:
-    used = str(subject.facts.get("known_ransomware_campaign_use", "")).lower() == "known"
-    return used or any(entry.ransomware for entry in kev)
+    return ransomware_used(subject.facts) or any(entry.ransomware for entry in kev)
 
 
 def _is_news(subject: Subject, signals: Signals) -> bool:

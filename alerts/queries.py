@@ -151,3 +151,34 @@ def list_vulnerabilities(session: Session, *, limit: int = 50, min_sources: int 
 
 def feed_health(session: Session) -> list[Feed]:
     return list(session.scalars(select(Feed).order_by(Feed.name)))
+
+
+def advisory_json(a) -> dict:
+    """One advisory as plain data, for `alerts advisories list --json` and /api/advisories."""
+    return {
+        "id": a.uid,
+        "source": a.source,
+        "tier": a.tier,
+        "score": a.score,
+        "reasons": [reason["text"] for reason in a.reasons or []],
+        "families": a.families or [],
+        "item_id": a.item_id,
+        "kind": a.kind,
+        "title": a.title,
+        "url": a.url,
+        "published": a.published.isoformat() if a.published else None,
+        "updated": a.updated.isoformat() if a.updated else None,
+        "language": a.language,
+        "cve_ids": a.cve_ids,
+        "cvss": {
+            "version": a.cvss_version,
+            "score": a.cvss_score,
+            "vector": a.cvss_vector,
+            "severity": a.cvss_severity,
+        },
+        "vendors": a.vendors,
+        "products": a.products,
+        "known_exploited": a.known_exploited,
+        "revision": a.revision,
+        "summary": a.summary_text,
+    }

@@ -12,12 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FEEDS = Path(os.environ.get("ALERTS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "feeds"
-if "ALERTS_SHARED_DATA" not in os.environ:  # also look next to the folders above the checkout
-    SHARED_FEEDS = next(
-        (p / "shared/data/feeds" for p in ROOT.parents if (p / "shared/data/feeds").is_dir()),
-        SHARED_FEEDS,
-    )
+
+
+def find_shared_data() -> Path:
+    """../shared/data next to the checkout (or next to any folder above it), or the
+    ALERTS_SHARED_DATA folder. Used by the benchmarks and by the test suite."""
+    if "ALERTS_SHARED_DATA" in os.environ:
+        return Path(os.environ["ALERTS_SHARED_DATA"])
+    for folder in ROOT.parents:
+        if (folder / "shared" / "data" / "feeds").is_dir():
+            return folder / "shared" / "data"
+    return ROOT.parent / "shared" / "data"
+
+
+SHARED_FEEDS = find_shared_data() / "feeds"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import find_shared_data
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def _find_shared_data() -> Path:
-    """../shared/data next to the checkout (or next to any folder above it)."""
-    if "ALERTS_SHARED_DATA" in os.environ:
-        return Path(os.environ["ALERTS_SHARED_DATA"])
-    for folder in ROOT.parents:
-        if (folder / "shared" / "data" / "feeds").is_dir():
-            return folder / "shared" / "data"
-    return ROOT.parent / "shared" / "data"
-
-
-SHARED_DATA = _find_shared_data()
+SHARED_DATA = find_shared_data()
 SHARED_FEEDS = SHARED_DATA / "feeds"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -102,12 +102,6 @@ def test_cisa_notes_with_semicolon_glued_to_url(read_shared):
 
 
 @pytest.mark.shared
-def test_cisa_full_catalogue(read_shared):
-    data = read_shared(CISA_FULL)
-    parse_cisa(data)
-
-
-@pytest.mark.shared
 def test_cisa_dashboard_subset(read_shared):
     result = parse(read_shared(CISA_SUBSET), "cisa-kev")
     assert len(result.advisories) == 20 and result.warnings == []

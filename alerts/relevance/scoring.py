@@ -6,7 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.enrich import Context, Enrichment, KevEntry, Signals, Subject, enrich
+from alerts.enrich import (
+    Context,
+    Enrichment,
+    KevEntry,
+    Signals,
+    Subject,
+    add_kev_entry,
+    enrich,
+)
 from alerts.ingest import parsers
 from alerts.ingest.detect import detect_format
 from alerts.ingest.records import AdvisoryRecord, ParseError
@@ -70,12 +78,9 @@ def kev_context_of(records: Iterable[AdvisoryRecord]) -> dict[str, KevEntry]:
     for record in records:
         if record.kind != "known-exploited":
             continue
-        ransomware = str(record.facts.get("known_ransomware_campaign_use", "")).lower() == "known"
         catalogue = "cisa-kev" if "required_action" in record.facts else "eu-kev"
         for cve in record.cve_ids:
-            old = found.get(cve)
-            names = tuple(sorted({catalogue, *(old.catalogues if old else ())}))
-            found[cve] = KevEntry(names, ransomware or bool(old and old.ransomware))
+            add_kev_entry(found, cve, catalogue, record.facts)
     return found
 
 

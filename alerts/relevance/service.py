@@ -16,7 +16,7 @@ from functools import lru_cache
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from alerts.enrich import Context, KevEntry
+from alerts.enrich import Context, KevEntry, add_kev_entry
 from alerts.models import Advisory, AdvisoryCve, EpssScore
 from alerts.relevance.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from alerts.relevance.engine import TIER_RANK, Decision
@@ -218,8 +218,5 @@ def _kev_entries(session: Session, cves: list[str]) -> dict[str, KevEntry]:
     )
     found: dict[str, KevEntry] = {}
     for cve, source, facts in rows:
-        used = str((facts or {}).get("known_ransomware_campaign_use", "")).lower() == "known"
-        old = found.get(cve)
-        catalogues = tuple(sorted({source, *(old.catalogues if old else ())}))
-        found[cve] = KevEntry(catalogues, used or bool(old and old.ransomware))
+        add_kev_entry(found, cve, source, facts)
     return found

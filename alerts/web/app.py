@@ -10,7 +10,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
-from alerts.queries import AdvisoryFilter, count_advisories, feed_health, list_advisories
+from alerts.queries import (
+    AdvisoryFilter,
+    advisory_json,
+    count_advisories,
+    feed_health,
+    list_advisories,
+)
 from alerts.settings import Settings
 from alerts.store import Database
 
@@ -48,7 +54,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
             return {
                 "total": count_advisories(session, filters),
                 "page": page,
-                "items": [_as_json(a) for a in rows],
+                "items": [advisory_json(a) for a in rows],
             }
 
     @app.get("/", response_class=HTMLResponse)
@@ -84,20 +90,3 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
     return app
-
-
-def _as_json(a) -> dict:
-    return {
-        "id": a.uid,
-        "source": a.source,
-        "title": a.title,
-        "url": a.url,
-        "kind": a.kind,
-        "published": a.published.isoformat() if a.published else None,
-        "cve_ids": a.cve_ids,
-        "known_exploited": a.known_exploited,
-        "cvss_score": a.cvss_score,
-        "vendors": a.vendors,
-        "products": a.products,
-        "summary": a.summary_text[:500],
-    }

@@ -37,9 +37,6 @@ FORMATS: dict[str, str] = {
     "epss-api": "alerts.ingest.parsers.epss:parse_api",
 }
 
-# Formats whose records feed enrichment, not the advisory store.
-ENRICHMENT_FORMATS = {"epss-csv", "epss-api"}
-
 
 def parser_for(format: str) -> Callable[[bytes, str | None], ParseResult]:
     try:

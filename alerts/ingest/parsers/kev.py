@@ -105,13 +105,20 @@ def _catalogue_title(doc: dict) -> str:
     return f"{title} {version}".strip()
 
 
-def _cisa_record(entry: Any, index: int, warnings: list[str]) -> AdvisoryRecord | None:
+def _entry_cve(entry: Any, where: str, warnings: list[str]) -> str | None:
+    """The entry's CVE id, or None with a warning naming the entry that was skipped."""
     if not isinstance(entry, dict):
-        warnings.append(f"vulnerabilities[{index}] is not an object; skipped")
+        warnings.append(f"{where} is not an object; skipped")
         return None
     cve = normalize_cve(entry.get("cveID"))
     if cve is None:
-        warnings.append(f"vulnerabilities[{index}] has no valid cveID; skipped")
+        warnings.append(f"{where} has no valid cveID; skipped")
+    return cve
+
+
+def _cisa_record(entry: Any, index: int, warnings: list[str]) -> AdvisoryRecord | None:
+    cve = _entry_cve(entry, f"vulnerabilities[{index}]", warnings)
+    if cve is None:
         return None
     vendor, product = _clean(entry.get("vendorProject")), _clean(entry.get("product"))
     required_action = _clean(entry.get("requiredAction"))
@@ -170,12 +177,8 @@ def parse_eu(data: bytes, base_url: str | None = None) -> ParseResult:
 
 
 def _eu_record(entry: Any, index: int, warnings: list[str]) -> AdvisoryRecord | None:
-    if not isinstance(entry, dict):
-        warnings.append(f"entry [{index}] is not an object; skipped")
-        return None
-    cve = normalize_cve(entry.get("cveID"))
+    cve = _entry_cve(entry, f"entry [{index}]", warnings)
     if cve is None:
-        warnings.append(f"entry [{index}] has no valid cveID; skipped")
         return None
     vendor, product = _clean(entry.get("vendorProject")), _clean(entry.get("product"))
     euvd_id = _clean(entry.get("euvdID")) or None
