@@ -319,8 +319,6 @@ def _is_stale(row, values: dict[str, Any]) -> bool:
     if row.is_stub and not values["is_stub"]:
         return False  # the full document always replaces its feed-entry stub
     incoming, stored = values["updated"], row.updated
-    if stored is not None and stored.tzinfo is None:
-        stored = stored.replace(tzinfo=UTC)
     return bool(incoming and stored and incoming < stored)
 
 
