@@ -6,9 +6,12 @@ the README's configuration table lists the same fields.
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,7 +65,41 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(False, description="Write logs as JSON lines")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Address subscribers reach the web app at (links in messages)",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs links and forms (secret); default: generated once in data_dir",
+    )
+    mail_from: str = Field(
+        "SME threat alerts <alerts@localhost>", description="Sender of every email"
+    )
+    email_channel: Literal["file", "sendgrid"] = Field(
+        "file", description="file (outbox folder in data_dir) or sendgrid"
+    )
+    sms_channel: Literal["file", "twilio"] = Field(
+        "file", description="file (outbox folder in data_dir) or twilio (Twilio-compatible API)"
+    )
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (secret)")
+    sendgrid_host: str = Field(
+        "https://api.sendgrid.com", description="SendGrid API base address"
+    )
+    twilio_account_sid: str = Field("", description="Twilio account SID")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token (secret)")
+    twilio_base_url: str = Field("https://api.twilio.com", description="Twilio API base address")
+    sms_from: str = Field("", description="SMS sender: a phone number or alphanumeric sender id")
+    signup_confirm_hours: int = Field(
+        48, ge=1, le=720, description="Hours a sign-up waits for its confirmation, then is purged"
+    )
+    signup_limit_per_ip: int = Field(
+        20, ge=1, description="Sign-ups accepted per client address per hour"
+    )
+    signup_limit_per_address: int = Field(
+        3, ge=1, description="Sign-ups accepted per email address per hour"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +124,26 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return f"sqlite:///{self.data_dir / 'alerts.sqlite3'}"
         return self.database_url
+
+    def signing_key(self) -> str:
+        """ALERTS_SECRET_KEY, or a random key kept in data_dir/secret_key (created once,
+        readable by the owner only) so links stay valid across restarts."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process won the race; use its key
+                return path.read_text().strip()
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def outbox_dir(self) -> Path:
+        """Where the file channels write messages (one folder per channel)."""
+        return self.data_dir / "outbox"
 
     def masked(self) -> dict[str, str]:
         """Every setting as text, secrets and passwords masked: safe to print or log."""
