@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint format clean
+.PHONY: run test test-fast bench lint format clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,10 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+
+## translations: extract messages and update the nl/fr/de catalogues (then translate the new entries)
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _problem -k gettext:2 --no-location \
+		--sort-output --omit-header -o templates/translations/messages.pot .
+	$(BIN)/pybabel update -i templates/translations/messages.pot -d templates/translations \
+		--no-fuzzy-matching --omit-header

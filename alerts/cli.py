@@ -22,6 +22,7 @@ from alerts.queries import advisory_json
 from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.store import Database
+from subscribers.cli import app as subscribers_app
 
 app = typer.Typer(
     help="Threat-alert service for SMEs: advisories in, curated alerts out.", no_args_is_help=True
@@ -35,6 +36,7 @@ app.add_typer(advisories_app, name="advisories")
 app.add_typer(vulns_app, name="vulnerabilities")
 app.add_typer(epss_app, name="epss")
 app.add_typer(relevance_app, name="relevance")
+app.add_typer(subscribers_app, name="subscribers")
 console = Console()
 errors = Console(stderr=True)
 

@@ -6,6 +6,7 @@ the README's configuration table lists the same fields.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -84,8 +85,11 @@ class Settings(BaseSettings):
         "file", description="file (outbox folder in data_dir) or twilio (Twilio-compatible API)"
     )
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (secret)")
-    sendgrid_host: str = Field(
-        "https://api.sendgrid.com", description="SendGrid API base address"
+    sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid API base address")
+    sendgrid_webhook_public_key: str = Field(
+        "",
+        description="Verification key of SendGrid's Signed Event Webhook (base64, as SendGrid"
+        " shows it); empty: /webhooks/sendgrid is off (503)",
     )
     twilio_account_sid: str = Field("", description="Twilio account SID")
     twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token (secret)")
@@ -109,6 +113,15 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _ec_public_key(cls, value: str) -> str:
+        """Checked at start-up, not at SendGrid's first post; PEM armour is tolerated."""
+        key = "".join(re.sub(r"-----[A-Z ]+-----", "", value).split())
+        if key and not _is_ec_public_key(key):
+            raise ValueError("must be the base64 ECDSA public key SendGrid shows")
+        return key
 
     @field_validator("log_level")
     @classmethod
@@ -157,6 +170,18 @@ class Settings(BaseSettings):
             else:
                 shown[name] = "" if value is None else str(value)
         return shown
+
+
+def _is_ec_public_key(key: str) -> bool:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        loaded = load_der_public_key(base64.b64decode(key, validate=True))
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return isinstance(loaded, EllipticCurvePublicKey)
 
 
 def mask_url(url: str) -> str:

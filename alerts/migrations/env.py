@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import subscribers.models  # noqa: F401  (registers the subscriber tables)
 from alerts.models import Base
 
 config = context.config

@@ -17,15 +17,26 @@ from alerts.queries import (
     feed_health,
     list_advisories,
 )
+from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
 from alerts.store import Database
+from alerts.web.webhooks import router as webhook_routes
+from subscribers.service import Subscriptions
+from subscribers.web import router as subscriber_pages
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 PAGE_SIZE = 50
 
 
-def create_app(settings: Settings, database: Database) -> FastAPI:
+def create_app(
+    settings: Settings, database: Database, subscriptions: Subscriptions | None = None
+) -> FastAPI:
     app = FastAPI(title="SME threat alerts", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.catalogue = default_catalogue()
+    app.state.subscriptions = subscriptions or Subscriptions.from_settings(database, settings)
+    app.include_router(subscriber_pages)
+    app.include_router(webhook_routes)
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
 
     @app.get("/healthz")

@@ -1,0 +1,195 @@
+"""Audience matching speed: build the index from N synthetic members streamed from a
+generator, then count, count by language and list recipients for representative targetings.
+
+    python -m bench.audience --n 1000000 --runs 5
+
+Members are drawn from a seeded pool of random profiles (families weighted by the catalogue's
+sme_weight, ~20% "I don't know", population-weighted Belgian regions with their languages),
+so generating them costs little next to indexing them; the build line reports both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import cache
+
+from alerts.relevance.catalogue import load_catalogue
+from bench.common import RUNS, emit, progress, time_runs
+from subscribers.audience import AudienceIndex, Member, Targeting, recipients, targeting_for
+
+CATALOGUE = load_catalogue()
+# Province / Brussels codes, weighted by population (millions), with their languages.
+REGIONS = {
+    "BE-VAN": 1.9,
+    "BE-VOV": 1.55,
+    "BE-VWV": 1.2,
+    "BE-VBR": 1.16,
+    "BE-VLI": 0.88,
+    "BE-BRU": 1.24,
+    "BE-WHT": 1.35,
+    "BE-WLG": 1.11,
+    "BE-WNA": 0.5,
+    "BE-WBR": 0.41,
+    "BE-WLX": 0.29,
+}
+LANGUAGES = {  # region prefix -> language weights (nl, fr, en, de)
+    "BE-V": (0.93, 0.02, 0.05, 0.0),
+    "BE-B": (0.2, 0.6, 0.2, 0.0),
+    "BE-W": (0.02, 0.93, 0.03, 0.02),
+}
+SECTORS = {
+    "retail": 0.18,
+    "hospitality": 0.1,
+    "construction": 0.14,
+    "professional-services": 0.16,
+    "healthcare": 0.07,
+    "manufacturing": 0.08,
+    "transport-logistics": 0.06,
+    "ict": 0.08,
+    "agriculture": 0.05,
+    "non-profit": 0.08,
+}
+PROFILES = 50_000  # distinct random profiles; members pick one each, with their own id
+
+
+def random_profile(rng: random.Random) -> tuple:
+    """Every Member field but the id, drawn from rough real-world proportions."""
+    knows = rng.random() >= 0.2
+    region = rng.choices(list(REGIONS), weights=list(REGIONS.values()))[0]
+    weights = LANGUAGES[region[:4]]
+    return (
+        _families(rng) if knows else frozenset(),
+        knows,
+        rng.choices(list(SECTORS), weights=list(SECTORS.values()))[0],
+        region,
+        rng.choices(("nl", "fr", "en", "de"), weights=weights)[0],
+        rng.random() < 0.75,  # urgent_email
+        rng.random() < 0.25,  # urgent_sms (phone confirmed)
+        rng.choices(("none", "daily", "weekly"), weights=(0.25, 0.15, 0.6))[0],
+        rng.random() < 0.02,  # email_suppressed
+        rng.random() < 0.01,  # sms_suppressed
+        rng.random() < 0.9,  # active
+    )
+
+
+def _families(rng: random.Random) -> frozenset[str]:
+    """1 to 8 catalogue families, the ones most SMEs run much more often."""
+    ids = [family.id for family in CATALOGUE.families]
+    weights = [family.sme_weight + 0.02 for family in CATALOGUE.families]
+    return frozenset(rng.choices(ids, weights=weights, k=rng.randint(1, 8)))
+
+
+@cache
+def profile_pool(size: int, seed: int) -> tuple[tuple, ...]:
+    """Drawn once per run, so the timings measure streaming members, not drawing profiles."""
+    rng = random.Random(seed)
+    return tuple(random_profile(rng) for _ in range(size))
+
+
+def synthetic_members(n: int, seed: int = 1) -> Iterator[Member]:
+    """N members, the same for the same seed, made one at a time."""
+    pool = profile_pool(min(n, PROFILES), seed)
+    rng = random.Random(seed + 1)
+    for start in range(0, n, 10_000):
+        for offset, profile in enumerate(rng.choices(pool, k=min(10_000, n - start))):
+            yield Member(start + offset, *profile)
+
+
+def targetings() -> dict[str, Targeting]:
+    """Representative questions: one family, several, everyone, a narrow sector + region."""
+    several = ["qnap", "synology", "veeam", "wordpress", "mikrotik"]
+    return {
+        "one-family": targeting_for("urgent", ["fortinet-fortigate"], CATALOGUE),
+        "several-families": targeting_for("urgent", several, CATALOGUE),
+        "everyone": Targeting("urgent"),
+        "sector+region": targeting_for(
+            "urgent",
+            ["microsoft-exchange"],
+            CATALOGUE,
+            sectors=["healthcare", "professional-services"],
+            regions=["BE-BRU", "BE-VBR", "BE-WBR"],
+        ),
+        "newsletter": targeting_for("newsletter", ["wordpress", "ecommerce"], CATALOGUE),
+    }
+
+
+def timed_build(n: int, seed: int) -> tuple[AudienceIndex, float, float]:
+    """The index, the seconds spent adding (generation included) and freezing."""
+    start = time.perf_counter()
+    index = AudienceIndex()
+    for member in synthetic_members(n, seed):
+        index.add(member)
+    added = time.perf_counter()
+    index.freeze()
+    return index, added - start, time.perf_counter() - added
+
+
+def bench_build(n: int, runs: int, seed: int) -> AudienceIndex:
+    profile_pool(min(n, PROFILES), seed)
+    start = time.perf_counter()
+    for _ in synthetic_members(n, seed):
+        pass
+    generate = time.perf_counter() - start
+    timings, freezes, index = [], [], None
+    for _ in range(runs):
+        index = None  # let the previous one go before building the next
+        index, adding, freezing = timed_build(n, seed)
+        timings.append(adding + freezing)
+        freezes.append(freezing)
+    extra = {"generate_seconds": round(generate, 4), "profiles": min(n, PROFILES)}
+    emit("audience.build", n, timings, freeze_seconds=round(statistics.median(freezes), 4), **extra)
+    return index
+
+
+def bench_queries(index: AudienceIndex, n: int, runs: int) -> None:
+    questions = targetings()
+    for name, query in (("count", index.count), ("count_by_language", index.count_by_language)):
+        timings, extra = _pooled(questions, query, runs)
+        emit(f"audience.{name}", n, timings, **extra)
+    several = questions["several-families"]
+    listed = []
+    timings = time_runs(lambda: listed.append(sum(1 for _ in index.recipients(several))), runs)
+    emit("audience.recipients", n, timings, targeting="several-families", recipients=listed[-1])
+
+
+def _pooled(questions: dict[str, Targeting], query: Callable, runs: int) -> tuple[list, dict]:
+    """Every targeting `runs` times: all timings, plus per-targeting median ms and answers."""
+    timings, per_targeting, answers = [], {}, {}
+    for name, targeting in questions.items():
+        own = time_runs(lambda t=targeting: query(t), runs)
+        answers[name] = query(targeting)
+        timings += own
+        per_targeting[name] = round(statistics.median(own) * 1000, 3)
+    median_ms = round(statistics.median(timings) * 1000, 3)  # "seconds" rounds to 0.0
+    return timings, {"ms": median_ms, "per_targeting_ms": per_targeting, "counts": answers}
+
+
+def check(index: AudienceIndex, n: int, seed: int) -> None:
+    """The index agrees with the reference on one targeting (one more pass of members)."""
+    targeting = targetings()["sector+region"]
+    expected = Counter(channel for _, channel in recipients(targeting, synthetic_members(n, seed)))
+    got = index.count(targeting)
+    if {c: v for c, v in got.items() if v} != dict(expected):
+        raise SystemExit(f"bench.audience: index {got} != reference {dict(expected)}")
+    progress(f"bench.audience: index agrees with the reference on sector+region: {got}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="members (default 1000000)")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs (default {RUNS})")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    progress(f"bench.audience: {args.n} synthetic members, {args.runs} runs")
+    index = bench_build(args.n, args.runs, args.seed)
+    bench_queries(index, args.n, args.runs)
+    check(index, args.n, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The subscriber list as the audience stage sees it, streamed from the database.
+
+Rows are read in batches (yield_per) straight into an AudienceIndex: no step holds all
+subscribers as objects. Suppressions are joined by their keyed hash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased
+
+from subscribers.audience import AudienceIndex, Member
+from subscribers.models import ACTIVE, Subscriber, Suppression
+
+BATCH = 5_000
+
+
+def members(session: Session) -> Iterator[Member]:
+    """Every subscriber as a Member (inactive ones included, flagged inactive)."""
+    email_block, sms_block = aliased(Suppression), aliased(Suppression)
+    query = (
+        select(
+            Subscriber.id,
+            Subscriber.status,
+            Subscriber.families,
+            Subscriber.knows_products,
+            Subscriber.sector,
+            Subscriber.region,
+            Subscriber.language,
+            Subscriber.urgent_email,
+            Subscriber.urgent_sms,
+            Subscriber.phone_confirmed_at,
+            Subscriber.newsletter,
+            email_block.id,
+            sms_block.id,
+        )
+        .outerjoin(email_block, _suppressed(email_block, "email", Subscriber.email_key))
+        .outerjoin(sms_block, _suppressed(sms_block, "sms", Subscriber.phone_key))
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=BATCH)
+    )
+    for row in session.execute(query):
+        yield _member(row)
+
+
+def _suppressed(table, channel: str, key_column):
+    return and_(table.channel == channel, table.address_key == key_column, table.lifted.is_(False))
+
+
+def _member(row) -> Member:
+    (
+        id_,
+        status,
+        families,
+        knows,
+        sector,
+        region,
+        language,
+        urgent_email,
+        urgent_sms,
+        phone_confirmed_at,
+        newsletter,
+        email_blocked,
+        sms_blocked,
+    ) = row
+    return Member(
+        id=id_,
+        families=frozenset(families or ()),
+        knows_products=knows,
+        sector=sector,
+        region=region,
+        language=language,
+        urgent_email=urgent_email,
+        urgent_sms=urgent_sms and phone_confirmed_at is not None,
+        newsletter=newsletter,
+        email_suppressed=email_blocked is not None,
+        sms_suppressed=sms_blocked is not None,
+        active=status == ACTIVE,
+    )
+
+
+def load_index(session: Session) -> AudienceIndex:
+    return AudienceIndex.build(members(session)).freeze()

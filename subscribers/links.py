@@ -1,0 +1,39 @@
+"""The public links a subscriber receives: confirmation, preferences, unsubscribe, SMS opt-out."""
+
+from __future__ import annotations
+
+from subscribers import tokens
+from subscribers.tokens import Signer
+
+
+class Links:
+    def __init__(self, base_url: str, signer: Signer):
+        self.base = base_url.rstrip("/")
+        self.signer = signer
+
+    def confirm(self, subscriber_id: int, nonce: str) -> str:
+        return f"{self.base}/confirm/{self.signer.dumps(tokens.CONFIRM, [subscriber_id, nonce])}"
+
+    def confirm_email(self, subscriber_id: int, nonce: str) -> str:
+        token = self.signer.dumps(tokens.CHANGE_EMAIL, [subscriber_id, nonce])
+        return f"{self.base}/confirm-email/{token}"
+
+    def preferences(self, subscriber_id: int) -> str:
+        return f"{self.base}/preferences/{self.preferences_token(subscriber_id)}"
+
+    def preferences_token(self, subscriber_id: int) -> str:
+        return self.signer.dumps(tokens.PREFERENCES, [subscriber_id])
+
+    def unsubscribe(self, subscriber_id: int, channel: str = "all") -> str:
+        token = self.signer.dumps(tokens.UNSUBSCRIBE, [subscriber_id, channel])
+        return f"{self.base}/unsubscribe/{token}"
+
+    def sms_optout(self, code: str) -> str:
+        return f"{self.base}/s/{code}"
+
+    def unsubscribe_headers(self, subscriber_id: int) -> dict[str, str]:
+        """RFC 8058 one-click unsubscribe: a POST to the link unsubscribes at once."""
+        return {
+            "List-Unsubscribe": f"<{self.unsubscribe(subscriber_id)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }

@@ -1,0 +1,44 @@
+"""Fixed-window rate limits kept in the database, so every web process shares them.
+
+Keys are keyed hashes (subscribers.tokens.Signer.key): the table never holds an address."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from subscribers.models import RateLimitHit
+
+
+def allow(session: Session, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+    """Count one hit for `key` in the current window; False once the limit is passed."""
+    start = _window_start(now, window)
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(RateLimitHit).values(
+        key=key[:80], window_start=start, count=1, expires_at=start + window
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"count": RateLimitHit.count + 1}
+        )
+    )
+    count = session.scalar(
+        select(RateLimitHit.count).where(
+            RateLimitHit.key == key[:80], RateLimitHit.window_start == start
+        )
+    )
+    return count <= limit
+
+
+def purge(session: Session, now: datetime) -> int:
+    return session.execute(delete(RateLimitHit).where(RateLimitHit.expires_at < now)).rowcount
+
+
+def _window_start(now: datetime, window: timedelta) -> datetime:
+    seconds = int(window.total_seconds())
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=now.tzinfo)

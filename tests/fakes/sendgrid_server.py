@@ -1,0 +1,200 @@
+"""A fake SendGrid v3 Mail Send API on 127.0.0.1 (port 0), for the real client's HTTP path.
+
+It checks what SendGrid checks first (bearer key, the minimal payload shape) and answers in
+SendGrid's shapes: 202 + X-Message-Id, or {"errors": [...]}. Faults are scripted: queue
+Reply objects (a status with headers, `hang()`, `reset()`) and the next requests get them.
+
+`ProviderServer`, the scripted-fault machinery, is shared with the Twilio fake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SEND_PATH = "/v3/mail/send"
+BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
+NO_CONTENT = "Unless a valid template_id is provided, the content parameter is required."
+
+
+@dataclass
+class Reply:
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # sent as JSON when not None
+    hang: float = 0.0  # seconds to stay silent, then close (longer than the client timeout)
+    reset: bool = False  # close the connection without answering
+
+
+def hang(seconds: float = 30.0) -> Reply:
+    return Reply(hang=seconds)
+
+
+def reset() -> Reply:
+    return Reply(reset=True)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # parsed JSON or form fields
+    reference: str  # the id we answered with
+
+
+class ProviderServer:
+    """Serves POSTs: a scripted Reply if one is queued, else `answer()`'s."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.accepted: list[Received] = []
+        self.hits = 0
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail(self, *replies: Reply) -> None:
+        """The next requests get these replies, in order, whatever they contain."""
+        self.script.extend(replies)
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closing.set()  # release hanging handlers
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        with self._lock:
+            self.hits += 1
+            scripted = self.script.pop(0) if self.script else None
+        return scripted or self.answer(path, headers, body)
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                reply = server._next(self.path, headers, body)
+                if reply.hang or reply.reset:
+                    self._drop(reply)
+                else:
+                    self._send(reply)
+
+            def _drop(self, reply: Reply) -> None:
+                server._closing.wait(reply.hang)
+                if reply.reset:  # linger 0: close sends RST, not FIN
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.close_connection = True
+
+            def _send(self, reply: Reply) -> None:
+                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                if reply.body is not None:
+                    self.send_header("Content-Type", "application/json")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)  # unless the client gave up
+
+        return Handler
+
+
+class SendGridServer(ProviderServer):
+    def __init__(self, api_key: str = "SG.test-key") -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if path != SEND_PATH:
+            return _errors(404, (None, "Not Found"))
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return _errors(401, (None, BAD_KEY))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _errors(400, (None, "Bad Request"))
+        problems = check_payload(payload)
+        if problems:
+            return _errors(400, *problems)
+        reference = secrets.token_urlsafe(16)
+        self.accepted.append(Received(path, headers, payload, reference))
+        return Reply(202, {"X-Message-Id": reference})
+
+
+def check_payload(payload: Any) -> list[tuple[str, str]]:
+    """The minimal v3 shape, as (field, message) pairs in SendGrid's wording."""
+    if not isinstance(payload, dict):
+        return [("", "Bad Request")]
+    problems = _check_personalizations(payload.get("personalizations"))
+    sender = payload.get("from")
+    if not isinstance(sender, dict) or "@" not in str(sender.get("email", "")):
+        problems.append(("from.email", "The from email does not contain a valid address."))
+    if not payload.get("subject"):
+        problems.append(("subject", "The subject is required."))
+    problems += _check_content(payload.get("content"))
+    for name in ("headers", "custom_args"):
+        values = payload.get(name, {})
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            problems.append((name, f"Invalid type. Expected: object of strings, given: {name}"))
+    return problems
+
+
+def _check_personalizations(personalizations: Any) -> list[tuple[str, str]]:
+    if not isinstance(personalizations, list) or not personalizations:
+        return [("personalizations", "The personalizations field is required.")]
+    problems = []
+    for index, item in enumerate(personalizations):
+        to = item.get("to") if isinstance(item, dict) else None
+        if not isinstance(to, list) or not to:
+            problems.append((f"personalizations.{index}.to", "The to array is required."))
+        elif not all(isinstance(r, dict) and "@" in str(r.get("email", "")) for r in to):
+            problems.append((f"personalizations.{index}.to", "Does not contain a valid address."))
+    return problems
+
+
+def _check_content(content: Any) -> list[tuple[str, str]]:
+    if not isinstance(content, list) or not content:
+        return [("content", NO_CONTENT)]
+    types = [part.get("type") if isinstance(part, dict) else None for part in content]
+    if not all(isinstance(part, dict) and part.get("value") for part in content):
+        return [("content", "The content value must be a string at least one character long.")]
+    if "text/plain" in types and types[0] != "text/plain":
+        return [("content", "If present, text/plain content must be first.")]
+    return []
+
+
+def _errors(status: int, *problems: tuple[str | None, str]) -> Reply:
+    errors = [{"field": f or None, "message": m, "help": None} for f, m in problems]
+    return Reply(status, body={"errors": errors})
