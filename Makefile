@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint format clean translations
+.PHONY: run test test-fast bench lint format clean translations browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ run: $(STAMP)
 	$(BIN)/alerts run
 
 ## test: the whole suite, against SQLite and (when reachable or CI=true) PostgreSQL
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
+
+## browser: Debian's chromium for the Playwright tests, installed when missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "could not install chromium: browser tests skip (and fail under CI=true)"; }
 
 ## bench: every benchmark under bench/, one JSON line per measurement
 bench: $(STAMP)
@@ -42,4 +50,4 @@ translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _problem -k gettext:2 --no-location \
 		--sort-output --omit-header -o templates/translations/messages.pot .
 	$(BIN)/pybabel update -i templates/translations/messages.pot -d templates/translations \
-		--no-fuzzy-matching --omit-header
+		--no-fuzzy-matching

@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 from rich.logging import RichHandler
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
-_BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+|api[_-]?key[=:]\s*)\S+")
+# "Authorization: Bearer x", and the dict form {'Authorization': 'Bearer x'} some clients log.
+_BEARER = re.compile(
+    r"(?i)(authorization['\"]?:\s*['\"]?(?:bearer|basic)\s+|api[_-]?key['\"]?[=:]\s*['\"]?)"
+    r"[^\s'\",}]+"
+)
 
 
 class RedactSecrets(logging.Filter):
@@ -49,5 +53,6 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("httpx", "alembic", "apscheduler"):
+    # python_http_client (under sendgrid) logs whole requests, recipients included, at DEBUG.
+    for noisy in ("httpx", "alembic", "apscheduler", "python_http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

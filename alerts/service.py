@@ -13,6 +13,7 @@ from alerts.relevance.service import sweep
 from alerts.settings import Settings
 from alerts.store import Database
 from alerts.web.app import create_app
+from subscribers.privacy import purge_subscribers
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         "interval",
         minutes=10,
         id="score-sweep",
+        max_instances=1,
+        coalesce=True,
+    )
+    # Unconfirmed sign-ups are personal data we may not keep: purged within the hour.
+    scheduler.add_job(
+        lambda: purge_subscribers(poller.database, poller.settings.left_retention_days),
+        "interval",
+        hours=1,
+        id="purge-unconfirmed",
         max_instances=1,
         coalesce=True,
     )

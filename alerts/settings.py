@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     signup_confirm_hours: int = Field(
         48, ge=1, le=720, description="Hours a sign-up waits for its confirmation, then is purged"
     )
+    left_retention_days: int = Field(
+        30, ge=0, le=3650, description="Days a left subscription is kept (to rejoin), then erased"
+    )
     signup_limit_per_ip: int = Field(
         20, ge=1, description="Sign-ups accepted per client address per hour"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ app = typer.Typer(help="Subscribers: import, list, show, export, erase.", no_arg
 console = Console()
 errors = Console(stderr=True)
 STAFF = Origin("staff-cli")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _context():
@@ -170,18 +172,20 @@ def _write(session, handle, fmt: str) -> None:
         writer.writeheader()
     query = select(Subscriber).order_by(Subscriber.id).execution_options(yield_per=1000)
     for row in session.scalars(query):
-        record = {name: _cell(getattr(row, name)) for name in EXPORTED_FIELDS}
+        record = {name: _cell(getattr(row, name), bool(writer)) for name in EXPORTED_FIELDS}
         if writer:
             writer.writerow(record)
         else:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _cell(value):
+def _cell(value, for_spreadsheet: bool):
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
+    if for_spreadsheet and isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value  # a spreadsheet must not run "=HYPERLINK(...)" from a name
     return value
 
 
@@ -201,10 +205,11 @@ def erase_one(
 
 @app.command("purge")
 def purge() -> None:
-    """Forget sign-ups that were never confirmed (the scheduler runs this hourly)."""
-    _, database, service = _context()
+    """Forget sign-ups never confirmed and subscriptions left long ago (hourly in `run`)."""
+    settings, database, service = _context()
+    keep_left = timedelta(days=settings.left_retention_days)
     with database.session() as session:
-        counts = purge_expired(session, service.clock())
+        counts = purge_expired(session, service.clock(), keep_left)
     console.print(", ".join(f"{name}: {count}" for name, count in counts.items()))
 
 

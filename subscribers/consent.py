@@ -62,17 +62,18 @@ def record(
     kind: str,
     origin: Origin,
     now: datetime,
-    with_notice: bool = False,
+    notice_language: str | None = None,
     channels: dict[str, object] | None = None,
 ) -> ConsentEvent:
+    """Append one event; `notice_language` when the privacy notice was shown with it."""
     if kind not in KINDS:
         raise ValueError(f"unknown consent event {kind!r}")
     event = ConsentEvent(
         subscriber_id=subscriber.id,
         kind=kind,
         channels=channels if channels is not None else channels_of(subscriber),
-        notice_version=NOTICE_VERSION if with_notice else None,
-        notice_sha256=notice_sha256(subscriber.language) if with_notice else None,
+        notice_version=NOTICE_VERSION if notice_language else None,
+        notice_sha256=notice_sha256(notice_language) if notice_language else None,
         method=origin.method,
         ip_address=(origin.ip_address or None) and origin.ip_address[:45],
         user_agent=(origin.user_agent or None) and origin.user_agent[:300],

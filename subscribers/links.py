@@ -18,11 +18,14 @@ class Links:
         token = self.signer.dumps(tokens.CHANGE_EMAIL, [subscriber_id, nonce])
         return f"{self.base}/confirm-email/{token}"
 
-    def preferences(self, subscriber_id: int) -> str:
-        return f"{self.base}/preferences/{self.preferences_token(subscriber_id)}"
+    def preferences(self, subscriber_id: int, link_key: str) -> str:
+        return f"{self.base}/preferences/{self.preferences_token(subscriber_id, link_key)}"
 
-    def preferences_token(self, subscriber_id: int) -> str:
-        return self.signer.dumps(tokens.PREFERENCES, [subscriber_id])
+    def preferences_token(self, subscriber_id: int, link_key: str) -> str:
+        return self.signer.dumps(tokens.PREFERENCES, [subscriber_id, link_key])
+
+    def data(self, subscriber_id: int, link_key: str) -> str:
+        return f"{self.base}/my-data/{self.signer.dumps(tokens.DATA, [subscriber_id, link_key])}"
 
     def unsubscribe(self, subscriber_id: int, channel: str = "all") -> str:
         token = self.signer.dumps(tokens.UNSUBSCRIBE, [subscriber_id, channel])

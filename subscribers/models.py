@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alerts.models import Base, JsonType, UtcDateTime
+from subscribers.tokens import link_key as new_link_key
 
 # Subscription states. "pending" waits for the email confirmation and is purged when it
 # expires; "left" keeps no channel at all (the row stays so a preference link still works).
@@ -30,7 +31,11 @@ STATUSES = (PENDING, ACTIVE, PAUSED, LEFT)
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (Index("ix_subscribers_status_expires", "status", "confirm_expires_at"),)
+    __table_args__ = (
+        Index("ix_subscribers_status_expires", "status", "confirm_expires_at"),
+        # Ids appear in links: SQLite must never hand an erased subscriber's id to someone new.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(10), default=PENDING)
@@ -55,8 +60,11 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     confirm_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Every link carries link_key; a new one (after an address change) kills all old links.
+    link_key: Mapped[str] = mapped_column(String(24), default=new_link_key)
     # One-use links: a token carries the nonce it was issued with; using it clears the nonce.
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
+    email_nonce: Mapped[str | None] = mapped_column(String(32))  # for pending_email
     # A sign-up with a known address, or an address change, waits for the link in the email:
     # nobody changes a subscription by knowing its address alone.
     pending_profile: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

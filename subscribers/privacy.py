@@ -5,7 +5,7 @@ removed; suppressions and rate limits never held an address in the first place."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from subscribers import ratelimit
 from subscribers.consent import NOTICE_VERSION, Origin
-from subscribers.models import ACTIVE, PENDING, ConsentEvent, Subscriber, Suppression
+from subscribers.models import LEFT, PENDING, ConsentEvent, Subscriber, Suppression
 
 EXPORTED_FIELDS = (
     "id",
@@ -63,6 +63,8 @@ def export(session: Session, subscriber_id: int) -> dict[str, Any]:
 
 def erase(session: Session, subscriber_id: int, origin: Origin, now: datetime) -> None:
     """Remove the subscriber and every identifying value; keep anonymous counts."""
+    if session.get(Subscriber, subscriber_id) is None:
+        raise LookupError(f"no subscriber {subscriber_id}")
     _anonymise_events(session, [subscriber_id])
     session.add(
         ConsentEvent(
@@ -77,19 +79,17 @@ def erase(session: Session, subscriber_id: int, origin: Origin, now: datetime) -
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
 
 
-def purge_expired(session: Session, now: datetime) -> dict[str, int]:
-    """Unconfirmed sign-ups past their deadline disappear; unconfirmed changes of live
-    subscriptions are forgotten; old rate-limit windows go."""
-    expired = list(
-        session.scalars(
-            select(Subscriber.id).where(
-                Subscriber.status == PENDING, Subscriber.confirm_expires_at < now
-            )
-        )
-    )
-    _anonymise_events(session, expired)
-    if expired:
-        session.execute(delete(Subscriber).where(Subscriber.id.in_(expired)))
+def purge_expired(
+    session: Session, now: datetime, keep_left: timedelta = timedelta(days=30)
+) -> dict[str, int]:
+    """Unconfirmed sign-ups past their deadline disappear, and so do subscriptions left
+    longer than `keep_left` ago (kept that long so a change of mind is one click);
+    unconfirmed changes of live subscriptions are forgotten; old rate-limit windows go."""
+    expired = _ids(session, Subscriber.status == PENDING, Subscriber.confirm_expires_at < now)
+    gone = _ids(session, Subscriber.status == LEFT, Subscriber.left_at < now - keep_left)
+    _anonymise_events(session, expired + gone)
+    if expired or gone:
+        session.execute(delete(Subscriber).where(Subscriber.id.in_(expired + gone)))
     stale = session.execute(
         update(Subscriber)
         .where(and_(Subscriber.status != PENDING, Subscriber.confirm_expires_at < now))
@@ -99,9 +99,20 @@ def purge_expired(session: Session, now: datetime) -> dict[str, int]:
     ).rowcount
     return {
         "sign-ups purged": len(expired),
+        "left subscriptions erased": len(gone),
         "changes forgotten": stale,
         "rate-limit windows": ratelimit.purge(session, now),
     }
+
+
+def purge_subscribers(database, keep_left_days: int) -> dict[str, int]:
+    """The scheduler's hourly job."""
+    with database.session() as session:
+        return purge_expired(session, datetime.now(UTC), timedelta(days=keep_left_days))
+
+
+def _ids(session: Session, *conditions) -> list[int]:
+    return list(session.scalars(select(Subscriber.id).where(*conditions)))
 
 
 def _anonymise_events(session: Session, subscriber_ids: list[int]) -> None:
@@ -138,6 +149,3 @@ def _suppressions(session: Session, subscriber: Subscriber) -> list[dict[str, An
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
-
-
-__all__ = ["export", "erase", "purge_expired", "ACTIVE"]

@@ -1,4 +1,5 @@
-"""Subscriptions: sign-up, double opt-in, SMS confirmation, preferences, leaving.
+"""Subscriptions: sign-up, double opt-in, SMS confirmation, preferences, leaving, and the
+subscriber's own export and erasure.
 
 Each operation is one transaction; messages go out after it commits, so a failed send never
 undoes a stored choice, and a repeated request finds the state it left (idempotent)."""
@@ -6,18 +7,20 @@ undoes a stored choice, and a repeated request finds the state it left (idempote
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.relevance.catalogue import Catalogue
 from alerts.settings import Settings
 from alerts.store import Database
 from alerts.templating import N_
-from subscribers import consent, ratelimit, tokens
+from subscribers import consent, privacy, ratelimit, sms_codes, tokens
 from subscribers.consent import Origin
 from subscribers.links import Links
 from subscribers.models import ACTIVE, LEFT, PAUSED, PENDING, Subscriber
@@ -27,9 +30,9 @@ from subscribers.suppressions import is_suppressed, lift, sendable_for_confirmat
 from subscribers.tokens import Signer, TokenError, TokenExpired
 from subscribers.validation import Profile, parse_profile
 
-SMS_CODE_MINUTES = 10
-SMS_CODE_ATTEMPTS = 5
 PROFILE_FIELDS = tuple(name for name in Profile.model_fields if name != "email")
+DATA_LINK_SECONDS = 3600  # export and erase need a link this fresh
+DATA_LINKS_PER_HOUR = 3
 
 
 class SubscriptionError(Exception):
@@ -42,6 +45,10 @@ class RateLimited(SubscriptionError):
 
 class LinkUsed(SubscriptionError):
     """A one-use link that was used already or replaced by a newer one."""
+
+
+class CodeRejected(SubscriptionError):
+    """A wrong, expired or exhausted SMS code."""
 
 
 def utcnow() -> datetime:
@@ -82,19 +89,27 @@ class Subscriptions:
     def signup(self, profile: Profile, origin: Origin, source: str = "web") -> int:
         """Store a sign-up and email its confirmation link. A known address is not changed
         until that link is used, and the answer is the same either way."""
+        try:
+            return self._signup(profile, origin, source)
+        except IntegrityError:  # the same new address posted twice at once: now it exists
+            return self._signup(profile, origin, source)
+
+    def _signup(self, profile: Profile, origin: Origin, source: str) -> int:
         now = self.clock()
         with self.database.session() as session:
             self._check_limits(session, profile.email, origin, now)
             subscriber = self._find(session, profile.email)
             if subscriber is None or subscriber.status == PENDING:
                 subscriber = self._store_pending(session, subscriber, profile, source, now)
-                kind = "confirm"
-            else:
+                kind, seen_by = "confirm", origin
+            else:  # someone who knows the address: their IP is not the subscriber's data
                 subscriber.pending_profile = profile.model_dump(mode="json")
-                kind = "confirm-update"
-            nonce = self._new_nonce(subscriber, now)
+                kind, seen_by = "confirm-update", Origin(origin.method)
+            nonce = subscriber.confirm_nonce = tokens.nonce()
+            subscriber.confirm_expires_at = now + timedelta(hours=self._hours)
             wanted = {name: getattr(profile, name) for name in consent.CHANNEL_FIELDS}
-            consent.record(session, subscriber, "signup", origin, now, True, wanted)
+            notice = profile.language if source == "web" else None  # imports saw no notice
+            consent.record(session, subscriber, "signup", seen_by, now, notice, wanted)
             to = _recipient(subscriber, profile)
             sendable = sendable_for_confirmation(session, self.signer, profile.email)
         if sendable:
@@ -102,36 +117,36 @@ class Subscriptions:
             self.notifier.email(kind, to, confirm_url=link, hours=self._hours)
         return to.subscriber_id
 
-    def confirm(self, token: str, origin: Origin) -> int:
-        """Use a confirmation link: the subscription (or its update) takes effect."""
+    def confirm(self, token: str, origin: Origin, notice_language: str | None = None) -> int:
+        """Use a confirmation link: the subscription (or its update) takes effect. The
+        confirm page shows the privacy notice, recorded in the language it was shown."""
         subscriber_id, nonce = self._one_use(tokens.CONFIRM, token)
         now = self.clock()
         with self.database.session() as session:
-            subscriber = self._claim(session, subscriber_id, nonce)
+            subscriber = self._claim(session, subscriber_id, Subscriber.confirm_nonce, nonce)
             if subscriber.pending_profile:
                 self._apply(subscriber, Profile.model_validate(subscriber.pending_profile))
-            subscriber.status = ACTIVE
-            subscriber.confirmed_at = subscriber.confirmed_at or now
-            subscriber.left_at = None
-            subscriber.updated_at = now
+            subscriber.confirm_expires_at = None
+            self._activate(subscriber, now)
             lift(session, "email", subscriber.email_key)
-            consent.record(session, subscriber, "email-confirmed", origin, now)
-            code = self._sms_code_if_needed(subscriber, now)
+            language = notice_language or subscriber.language
+            consent.record(session, subscriber, "email-confirmed", origin, now, language)
+            code = self._sms_code(session, subscriber, now)
             to = _recipient(subscriber)
-        if code:
-            self.notifier.sms_code(to, code)
+        self._send_code(to, code)
         return subscriber_id
 
     def confirm_email_change(self, token: str, origin: Origin) -> int:
         subscriber_id, nonce = self._one_use(tokens.CHANGE_EMAIL, token)
         now = self.clock()
         with self.database.session() as session:
-            subscriber = self._claim(session, subscriber_id, nonce)
+            subscriber = self._claim(session, subscriber_id, Subscriber.email_nonce, nonce)
             new_email = subscriber.pending_email or subscriber.email
             if self._find(session, new_email) not in (None, subscriber):
                 raise SubscriptionError(N_("This address already has its own subscription."))
             subscriber.email, subscriber.email_key = new_email, self._email_key(new_email)
             subscriber.pending_email = None
+            subscriber.link_key = tokens.link_key()  # links in mail to the old address die
             subscriber.updated_at = now
             consent.record(session, subscriber, "preferences", origin, now)
         return subscriber_id
@@ -139,54 +154,66 @@ class Subscriptions:
     # --- SMS ----------------------------------------------------------------------------
 
     def send_sms_code(self, subscriber_id: int) -> None:
+        """A new code on request (limited per subscriber and per number)."""
         now = self.clock()
         with self.database.session() as session:
             subscriber = self._get(session, subscriber_id)
-            code = self._sms_code_if_needed(subscriber, now)
+            try:
+                code = sms_codes.issue(session, self.signer, subscriber, now)
+            except sms_codes.TooManyCodes as error:
+                raise RateLimited(str(error)) from None
             to = _recipient(subscriber)
-        if code:
-            self.notifier.sms_code(to, code)
+        self._send_code(to, code)
 
     def confirm_sms(self, subscriber_id: int, code: str, origin: Origin) -> None:
         now = self.clock()
         with self.database.session() as session:
             subscriber = self._get(session, subscriber_id)
-            problem = self._check_sms_code(subscriber, code.strip(), now)
+            problem = sms_codes.check(session, self.signer, subscriber, code, now)
             if problem is None:
                 subscriber.phone_confirmed_at = now
                 subscriber.sms_code_hash = subscriber.sms_code_expires_at = None
                 subscriber.updated_at = now
                 consent.record(session, subscriber, "sms-confirmed", origin, now)
         if problem is not None:  # raised after commit: the failed attempt stays counted
-            raise SubscriptionError(problem)
+            raise CodeRejected(problem)
 
     # --- preferences --------------------------------------------------------------------
 
     def subscriber_for(self, preferences_token: str) -> int:
-        """The subscriber a preference link belongs to (links do not expire: they sit in
-        every message; erasing the subscriber makes them useless)."""
-        (subscriber_id,) = self._load(tokens.PREFERENCES, preferences_token)
-        return int(subscriber_id)
+        """The subscriber a preference link belongs to. Links sit in every message and do
+        not expire; an address change or erasure makes the old ones useless."""
+        return self._keyed(tokens.PREFERENCES, preferences_token)
+
+    def preferences_token(self, subscriber_id: int) -> str:
+        with self.database.session() as session:
+            subscriber = self._get(session, subscriber_id)
+            return self.links.preferences_token(subscriber.id, subscriber.link_key)
 
     def update(self, subscriber_id: int, profile: Profile, origin: Origin) -> None:
+        """Save the preference centre; after leaving, saving subscribes again."""
         now = self.clock()
         with self.database.session() as session:
             subscriber = self._get(session, subscriber_id)
             changed_email = self._email_key(profile.email) != subscriber.email_key
+            rejoined = subscriber.status == LEFT
             self._apply(subscriber, profile)
-            subscriber.updated_at = now
+            if rejoined:
+                self._activate(subscriber, now)
             if changed_email:
                 subscriber.pending_email = profile.email
-                nonce = self._new_nonce(subscriber, now)
-            consent.record(session, subscriber, "preferences", origin, now)
-            code = self._sms_code_if_needed(subscriber, now)
+                nonce = subscriber.email_nonce = tokens.nonce()
+                subscriber.confirm_expires_at = now + timedelta(hours=self._hours)
+            notice = subscriber.language if rejoined else None
+            consent.record(session, subscriber, "preferences", origin, now, notice)
+            code = self._sms_code(session, subscriber, now)
             to = _recipient(subscriber)
-        if changed_email:
+            sendable = sendable_for_confirmation(session, self.signer, profile.email)
+        if changed_email and sendable:
             new_to = Recipient(to.subscriber_id, profile.email, to.language, to.organisation)
             link = self.links.confirm_email(subscriber_id, nonce)
             self.notifier.email("change-email", new_to, confirm_url=link, hours=self._hours)
-        if code:
-            self.notifier.sms_code(to, code)
+        self._send_code(to, code)
 
     def pause(self, subscriber_id: int, origin: Origin) -> None:
         self._set_status(subscriber_id, PAUSED, "paused", origin, only_from=(ACTIVE,))
@@ -196,21 +223,27 @@ class Subscriptions:
 
     def leave(self, subscriber_id: int, channel: str, origin: Origin) -> None:
         """Stop one channel ("sms", "email") or everything ("all"). Idempotent."""
+        if channel not in ("all", "email", "sms"):
+            raise SubscriptionError(N_("We could not do that"))
         now = self.clock()
         with self.database.session() as session:
             subscriber = self._get(session, subscriber_id)
             _withdraw(subscriber, channel, now)
-            consent.record(
-                session, subscriber, "withdrawn", origin, now, channels={"left": channel}
-            )
+            left = {"left": channel}
+            consent.record(session, subscriber, "withdrawn", origin, now, channels=left)
 
-    def unsubscribe(self, token: str, origin: Origin) -> tuple[int, str]:
-        """The link in List-Unsubscribe (RFC 8058): no login, no cookie, no second click."""
-        subscriber_id, channel = self._load(tokens.UNSUBSCRIBE, token)
-        if channel not in ("all", "email", "sms"):
+    def unsubscribe(self, token: str, origin: Origin) -> tuple[int | None, str]:
+        """The link in List-Unsubscribe (RFC 8058): no login, no cookie, no second click.
+        An erased subscriber is unsubscribed already: that is a success, not an error."""
+        payload = self._load(tokens.UNSUBSCRIBE, token)
+        if len(payload) != 2 or payload[1] not in ("all", "email", "sms"):
             raise TokenError("this link is not valid")
-        self.leave(int(subscriber_id), channel, origin)
-        return int(subscriber_id), channel
+        subscriber_id, channel = payload
+        try:
+            self.leave(subscriber_id, channel, origin)
+        except TokenError:
+            return None, channel
+        return subscriber_id, channel
 
     def sms_optout(self, code: str, origin: Origin) -> int:
         with self.database.session() as session:
@@ -239,6 +272,33 @@ class Subscriptions:
         with self.database.session() as session:
             return is_suppressed(session, "email", self._get(session, subscriber_id).email_key)
 
+    # --- the subscriber's own data ------------------------------------------------------
+
+    def send_data_link(self, subscriber_id: int) -> None:
+        """Export and erasure need a fresh link sent to the address itself: a preference
+        link forwarded with an old alert must not hand over (or delete) the data."""
+        now = self.clock()
+        with self.database.session() as session:
+            subscriber = self._get(session, subscriber_id)
+            key = self.signer.key("data-link", str(subscriber_id))
+            hour = timedelta(hours=1)
+            if not ratelimit.allow(session, key, DATA_LINKS_PER_HOUR, hour, now):
+                raise RateLimited(N_("We sent several links already. Please wait an hour."))
+            link = self.links.data(subscriber.id, subscriber.link_key)
+            to = _recipient(subscriber)
+        self.notifier.email("data-link", to, data_url=link, minutes=DATA_LINK_SECONDS // 60)
+
+    def subscriber_for_data(self, data_token: str) -> int:
+        return self._keyed(tokens.DATA, data_token, max_age=DATA_LINK_SECONDS)
+
+    def export(self, subscriber_id: int) -> dict[str, Any]:
+        with self.database.session() as session:
+            return privacy.export(session, self._get(session, subscriber_id).id)
+
+    def erase(self, subscriber_id: int, origin: Origin) -> None:
+        with self.database.session() as session:
+            privacy.erase(session, self._get(session, subscriber_id).id, origin, self.clock())
+
     # --- helpers ------------------------------------------------------------------------
 
     @property
@@ -264,38 +324,54 @@ class Subscriptions:
             raise TokenError("this link is not valid")
         return payload
 
+    def _keyed(self, purpose: str, token: str, max_age: float | None = None) -> int:
+        """The subscriber of a link that carries their current link key."""
+        payload = self._load(purpose, token, max_age)
+        if len(payload) != 2 or not isinstance(payload[1], str):
+            raise TokenError("this link is not valid")
+        with self.database.session() as session:
+            subscriber = self._get(session, payload[0])
+            if not hmac.compare_digest(subscriber.link_key, payload[1]):
+                raise TokenError("this link is no longer valid")
+            return subscriber.id
+
     def _one_use(self, purpose: str, token: str) -> tuple[int, str]:
         payload = self._load(purpose, token, max_age=self._hours * 3600)
         if len(payload) != 2:
             raise TokenError("this link is not valid")
         return payload[0], str(payload[1])
 
-    def _claim(self, session: Session, subscriber_id: int, nonce: str) -> Subscriber:
-        """The subscriber whose one-use link this is, forgetting the nonce (single use)."""
+    def _claim(self, session: Session, subscriber_id: int, column, nonce: str) -> Subscriber:
+        """Use up a one-use link: an atomic compare-and-clear of its nonce, so two clicks at
+        the same moment cannot both succeed."""
         subscriber = self._get(session, subscriber_id)
-        if subscriber.confirm_nonce is None or subscriber.confirm_nonce != nonce:
-            raise LinkUsed(N_("This link was used already, or a newer one was sent."))
-        if subscriber.confirm_expires_at is None or subscriber.confirm_expires_at < self.clock():
+        expires = subscriber.confirm_expires_at
+        if getattr(subscriber, column.key) == nonce and (expires is None or expires < self.clock()):
             raise TokenExpired("this link has expired")
-        subscriber.confirm_nonce = None
-        subscriber.confirm_expires_at = None
+        cleared = session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id, column == nonce)
+            .values({column.key: None})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if cleared != 1:
+            raise LinkUsed(N_("This link was used already, or a newer one was sent."))
+        session.refresh(subscriber)
         return subscriber
-
-    def _new_nonce(self, subscriber: Subscriber, now: datetime) -> str:
-        subscriber.confirm_nonce = tokens.nonce()
-        subscriber.confirm_expires_at = now + timedelta(hours=self._hours)
-        return subscriber.confirm_nonce
 
     def _check_limits(self, session: Session, email: str, origin: Origin, now: datetime) -> None:
         hour = timedelta(hours=1)
         checks = [("email", email, self.settings.signup_limit_per_address)]
         if origin.ip_address:
-            checks.append(("ip", origin.ip_address, self.settings.signup_limit_per_ip))
+            checks.append(
+                ("ip", _client_block(origin.ip_address), self.settings.signup_limit_per_ip)
+            )
         for kind, value, limit in checks:
-            if not ratelimit.allow(
-                session, self.signer.key(f"signup-{kind}", value), limit, hour, now
-            ):
-                raise RateLimited(N_("Too many sign-ups from here. Please try again in an hour."))
+            key = self.signer.key(f"signup-{kind}", value)
+            if not ratelimit.allow(session, key, limit, hour, now):
+                raise RateLimited(
+                    N_("Too many sign-ups in a short time. Please try again in an hour.")
+                )
 
     def _store_pending(
         self,
@@ -310,6 +386,7 @@ class Subscriptions:
                 status=PENDING,
                 email=profile.email,
                 email_key=self._email_key(profile.email),
+                link_key=tokens.link_key(),
                 sms_optout_code=tokens.short_code(),
                 source=source,
                 created_at=now,
@@ -331,30 +408,23 @@ class Subscriptions:
             subscriber.phone_key = self.signer.key("sms", profile.phone) if profile.phone else None
             subscriber.phone_confirmed_at = None
 
-    def _sms_code_if_needed(self, subscriber: Subscriber, now: datetime) -> str | None:
-        """A fresh code when SMS is wanted on a phone not yet confirmed (active only)."""
-        wanted = subscriber.urgent_sms and subscriber.phone and subscriber.status == ACTIVE
-        if not wanted or subscriber.phone_confirmed_at is not None:
-            return None
-        code = tokens.sms_code()
-        subscriber.sms_code_hash = self.signer.key("sms-code", f"{subscriber.id}:{code}")
-        subscriber.sms_code_expires_at = now + timedelta(minutes=SMS_CODE_MINUTES)
-        subscriber.sms_code_attempts = 0
-        return code
+    def _activate(self, subscriber: Subscriber, now: datetime) -> None:
+        subscriber.status = ACTIVE
+        subscriber.confirmed_at = subscriber.confirmed_at or now
+        subscriber.left_at = None
+        subscriber.updated_at = now
 
-    def _check_sms_code(self, subscriber: Subscriber, code: str, now: datetime) -> str | None:
-        """None when the code is right; otherwise what to tell the person."""
-        if subscriber.sms_code_hash is None or subscriber.sms_code_expires_at < now:
-            return N_("This code has expired. Ask for a new one.")
-        if subscriber.sms_code_attempts >= SMS_CODE_ATTEMPTS:
-            return N_("Too many wrong codes. Ask for a new one.")
-        subscriber.sms_code_attempts += 1
-        expected = subscriber.sms_code_hash
-        if not hmac.compare_digest(
-            self.signer.key("sms-code", f"{subscriber.id}:{code}"), expected
-        ):
-            return N_("This code is not right. Check the SMS and try again.")
-        return None
+    def _sms_code(self, session: Session, subscriber: Subscriber, now: datetime) -> str | None:
+        """A code to send along with another change; past the limits, none (the person
+        can ask for one later)."""
+        try:
+            return sms_codes.issue(session, self.signer, subscriber, now)
+        except sms_codes.TooManyCodes:
+            return None
+
+    def _send_code(self, to: Recipient, code: str | None) -> None:
+        if code:
+            self.notifier.sms_code(to, code)
 
     def _set_status(
         self, subscriber_id: int, status: str, kind: str, origin: Origin, only_from: tuple
@@ -367,6 +437,15 @@ class Subscriptions:
             subscriber.status = status
             subscriber.updated_at = now
             consent.record(session, subscriber, kind, origin, now)
+
+
+def _client_block(address: str) -> str:
+    """One IPv4 address, or the /64 an IPv6 client can move around in freely."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def _withdraw(subscriber: Subscriber, channel: str, now: datetime) -> None:

@@ -16,7 +16,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 CONFIRM = "confirm"  # sign-up or re-sign-up: [subscriber id, nonce]
 CHANGE_EMAIL = "change-email"  # new address: [subscriber id, nonce]
-PREFERENCES = "preferences"  # [subscriber id]
+PREFERENCES = "preferences"  # [subscriber id, link key]
+DATA = "data"  # export and erase, short-lived: [subscriber id, link key]
 UNSUBSCRIBE = "unsubscribe"  # [subscriber id, channel]
 CSRF = "csrf"
 
@@ -57,6 +58,10 @@ class Signer:
 
 def nonce() -> str:
     return secrets.token_urlsafe(16)
+
+
+def link_key() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def short_code() -> str:

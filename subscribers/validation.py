@@ -16,14 +16,19 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from alerts.templating import N_
 from subscribers.options import LANGUAGES, NEWSLETTER, codes
 
+# Where SMEs we serve have their phones; also keeps SMS pumping to premium ranges out.
+SMS_COUNTRIES = frozenset({"BE", "NL", "FR", "DE", "LU"})
 BOOLEAN_FIELDS = ("knows_products", "urgent_email", "urgent_sms", "consent")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def _problem(message: str, **params: Any) -> PydanticCustomError:
-    return PydanticCustomError("invalid", message, params)
+    """The message id travels in the context: pydantic formats `msg`, but the page needs
+    the id to translate it before filling in the parameters."""
+    return PydanticCustomError("invalid", message, params | {"message_id": message})
 
 
 class Profile(BaseModel):
@@ -128,7 +133,7 @@ def parse_profile(
     if profile is not None:
         errors |= _choice_errors(profile)
     if require_consent and not as_bool(data.get("consent")):
-        errors["consent"] = ("Tick the box to agree to the privacy notice.", {})
+        errors["consent"] = (N_("Tick the box to agree to the privacy notice."), {})
     if errors:
         raise ProfileErrors(errors)
     return profile
@@ -138,22 +143,23 @@ def _choice_errors(profile: Profile) -> dict[str, tuple[str, dict[str, Any]]]:
     """Rules across fields: something to receive, a number for SMS, products or 'I don't know'."""
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
     if profile.urgent_sms and not profile.phone:
-        errors["phone"] = ("Enter a mobile number to receive SMS alerts.", {})
+        errors["phone"] = (N_("Enter a mobile number to receive SMS alerts."), {})
     if not (profile.urgent_email or profile.urgent_sms or profile.newsletter != "none"):
-        errors["channels"] = ("Choose at least one way to receive alerts.", {})
+        errors["channels"] = (N_("Choose at least one way to receive alerts."), {})
     if profile.knows_products and not profile.families:
-        errors["families"] = ("Choose what you run, or tick “I don't know”.", {})
+        errors["families"] = (N_("Choose what you run, or tick “I don't know”."), {})
     return errors
 
 
 def _message(problem: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if problem["type"] == "invalid":
-        return problem["msg"], dict(problem.get("ctx") or {})
+        params = dict(problem.get("ctx") or {})
+        return params.pop("message_id", problem["msg"]), params
     if problem["type"] == "missing":
-        return "This field is required.", {}
+        return N_("This field is required."), {}
     if problem["type"] == "string_type":
-        return "Enter text.", {}
-    return "This value is not valid.", {}
+        return N_("Enter text."), {}
+    return N_("This value is not valid."), {}
 
 
 def normalise_email(value: str) -> str:
@@ -179,6 +185,8 @@ def mobile_number(value: str) -> str:
     kind = phonenumbers.number_type(number)
     if kind not in (phonenumbers.PhoneNumberType.MOBILE, _FIXED_OR_MOBILE):
         raise _problem("This is not a mobile number: SMS alerts need a mobile phone.")
+    if phonenumbers.region_code_for_number(number) not in SMS_COUNTRIES:
+        raise _problem("We send SMS to Belgian, Dutch, French, German and Luxembourg numbers.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -193,7 +201,7 @@ def enterprise_number(value: Any) -> str:
     if not re.fullmatch(r"[01]\d{9}", digits):
         raise _problem("An enterprise number has 10 digits, like 0123.456.749.")
     if 97 - int(digits[:8]) % 97 != int(digits[8:]):
-        raise _problem("This enterprise number does not exist (its check digits are wrong).")
+        raise _problem("This enterprise number is not valid (its check digits are wrong).")
     return digits
 
 

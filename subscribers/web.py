@@ -16,8 +16,13 @@ from alerts.templating import LANGUAGES, N_, gettext, negotiate, render
 from alerts.web import csrf
 from subscribers import options
 from subscribers.consent import NOTICE_VERSION, Origin, notice_text
-from subscribers.privacy import erase, export
-from subscribers.service import LinkUsed, RateLimited, SubscriptionError, Subscriptions
+from subscribers.service import (
+    CodeRejected,
+    LinkUsed,
+    RateLimited,
+    SubscriptionError,
+    Subscriptions,
+)
 from subscribers.tokens import TokenError, TokenExpired
 from subscribers.validation import ProfileErrors, format_enterprise_number
 
@@ -112,7 +117,10 @@ def signup_page(request: Request) -> Response:
 async def signup(request: Request) -> Response:
     language = _language(request)
     try:
-        data = _fields(await _form(request))
+        form = await _form(request)
+        if form.get("notice_version") != NOTICE_VERSION:
+            raise SubscriptionError("the privacy notice changed since the form was shown")
+        data = _fields(form)
         language = data.get("language") if data.get("language") in LANGUAGES else language
         profile = _service(request).parse(data)
         _service(request).signup(profile, _origin(request, "web-form"))
@@ -120,26 +128,13 @@ async def signup(request: Request) -> Response:
         context = _form_context(request, data, error.errors)
         return page(request, "signup.html", language, 422, **context)
     except RateLimited as error:
-        return problem(request, language, 429, N_("Please wait a moment"), str(error))
+        return _link_problem(request, language, error)
     except (csrf.CsrfError, SubscriptionError):
         return _stale_form(request, language)
-    except SendError:
-        return _send_failed(request, language)
+    except SendError as error:
+        return _link_problem(request, language, error)
     hours = _service(request).settings.signup_confirm_hours
     return page(request, "check_inbox.html", language, 200, email=profile.email, hours=hours)
-
-
-def _stale_form(request: Request, language: str) -> Response:
-    text = N_("This form had expired. Please fill it in again.")
-    return problem(request, language, 400, N_("Please try again"), text)
-
-
-def _send_failed(request: Request, language: str) -> Response:
-    text = N_(
-        "Your choices are saved, but we could not send the email just now. "
-        "Please try again in a few minutes."
-    )
-    return problem(request, language, 503, N_("We could not send the email"), text)
 
 
 # --- confirmation links ------------------------------------------------------------------
@@ -150,12 +145,19 @@ def _send_failed(request: Request, language: str) -> Response:
 def confirm_page(request: Request, token: str) -> Response:
     """A button, not an automatic confirmation: mail scanners that open links do not
     subscribe anyone."""
-    return page(request, "confirm.html", _language(request), action=request.url.path)
+    language = _language(request)
+    notice = notice_text(language) if request.url.path.startswith("/confirm/") else None
+    return page(request, "confirm.html", language, action=request.url.path, notice=notice)
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> Response:
-    return await _confirm(request, token, _service(request).confirm)
+    language = _language(request)
+
+    def action(token: str, origin: Origin) -> int:
+        return _service(request).confirm(token, origin, notice_language=language)
+
+    return await _confirm(request, token, action)
 
 
 @router.post("/confirm-email/{token}", response_class=HTMLResponse)
@@ -173,26 +175,39 @@ async def _confirm(request: Request, token: str, action) -> Response:
     return _to_preferences(request, subscriber_id, "confirmed")
 
 
+_EXPIRED = N_("This link has expired. Sign up again and we will send you a new one.")
+_INVALID = N_("This link is not valid. Copy the whole link from the email, or sign up again.")
+_STALE = N_("This form had expired. Please fill it in again.")
+_NOT_SENT = N_(
+    "Your choices are saved, but we could not send the email just now. "
+    "Please try again in a few minutes."
+)
+# Known failures, most specific first: (type, status, title, text; None = the error's own).
+_PROBLEMS = (
+    (TokenExpired, 410, N_("This link has expired"), _EXPIRED),
+    (LinkUsed, 409, N_("This link was already used"), None),
+    (TokenError, 404, N_("This link is not valid"), _INVALID),
+    (csrf.CsrfError, 400, N_("Please try again"), _STALE),
+    (SendError, 503, N_("We could not send the email"), _NOT_SENT),
+    (RateLimited, 429, N_("Please try again later"), None),
+    (CodeRejected, 422, N_("Please check the code"), None),
+    (SubscriptionError, 409, N_("We could not do that"), None),
+)
+
+
 def _link_problem(request: Request, language: str, error: Exception) -> Response:
-    if isinstance(error, TokenExpired):
-        text = N_("This link has expired. Sign up again and we will send you a new one.")
-        return problem(request, language, 410, N_("This link has expired"), text)
-    if isinstance(error, LinkUsed):
-        return problem(request, language, 409, N_("This link was already used"), str(error))
-    if isinstance(error, TokenError):
-        text = N_("This link is not valid. Copy the whole link from the email, or sign up again.")
-        return problem(request, language, 404, N_("This link is not valid"), text)
-    if isinstance(error, csrf.CsrfError):
-        return _stale_form(request, language)
-    if isinstance(error, SendError):
-        return _send_failed(request, language)
-    if isinstance(error, SubscriptionError):
-        return problem(request, language, 409, N_("We could not do that"), str(error))
+    for kind, status, title, text in _PROBLEMS:
+        if isinstance(error, kind):
+            return problem(request, language, status, title, text or str(error))
     raise error
 
 
+def _stale_form(request: Request, language: str) -> Response:
+    return _link_problem(request, language, csrf.CsrfError("stale"))
+
+
 def _to_preferences(request: Request, subscriber_id: int, notice: str) -> Response:
-    token = _service(request).links.preferences_token(subscriber_id)
+    token = _service(request).preferences_token(subscriber_id)
     return RedirectResponse(f"/preferences/{token}?done={notice}", status_code=303)
 
 
@@ -267,29 +282,17 @@ async def save_preferences(request: Request, token: str) -> Response:
 
 @router.post("/preferences/{token}/{action}", response_class=HTMLResponse)
 async def preference_action(request: Request, token: str, action: str) -> Response:
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        return problem(request, _language(request), 404, N_("Page not found"), "")
     service = _service(request)
     try:
         subscriber_id = service.subscriber_for(token)
         form = await _form(request)
-        origin = _origin(request, "preference-centre")
-        result = _ACTIONS[action](service, subscriber_id, form, origin)
-    except KeyError:
-        return problem(request, _language(request), 404, N_("Page not found"), "")
+        handler(service, subscriber_id, form, _origin(request, "preference-centre"))
     except Exception as error:
         return _link_problem(request, _language(request), error)
-    if action == "erase":
-        return problem(request, _language(request), 200, N_("Your data has been erased"), result)
     return _to_preferences(request, subscriber_id, action)
-
-
-def _erase(service: Subscriptions, subscriber_id: int, form: FormData, origin: Origin) -> str:
-    if not form.get("confirm_erase"):
-        raise SubscriptionError(N_("Tick the box to confirm that everything should be erased."))
-    with service.database.session() as session:
-        erase(session, subscriber_id, origin, service.clock())
-    return N_(
-        "We no longer hold any personal data about you. You will not receive any more messages."
-    )
 
 
 _ACTIONS = {
@@ -298,21 +301,54 @@ _ACTIONS = {
     "pause": lambda s, i, f, o: s.pause(i, o),
     "resume": lambda s, i, f, o: s.resume(i, o),
     "leave": lambda s, i, f, o: s.leave(i, str(f.get("channel") or "all"), o),
-    "erase": _erase,
+    "data-link": lambda s, i, f, o: s.send_data_link(i),
 }
 
 
-@router.get("/preferences/{token}/export")
+# --- the subscriber's own data (a fresh link from their inbox) ---------------------------
+
+
+@router.get("/my-data/{token}", response_class=HTMLResponse)
+def data_page(request: Request, token: str) -> Response:
+    service = _service(request)
+    try:
+        subscriber = service.state(service.subscriber_for_data(token))
+    except TokenError as error:
+        return _link_problem(request, _language(request), error)
+    language = _language(request, subscriber.language)
+    return page(request, "data.html", language, token=token)
+
+
+@router.get("/my-data/{token}/export")
 def export_data(request: Request, token: str) -> Response:
     service = _service(request)
     try:
-        subscriber_id = service.subscriber_for(token)
-        with service.database.session() as session:
-            data = export(session, subscriber_id)
-    except (TokenError, LookupError) as error:
-        return _link_problem(request, _language(request), TokenError(str(error)))
-    headers = {"Content-Disposition": 'attachment; filename="my-sme-alerts-data.json"'}
-    return JSONResponse(data, headers=headers | {"Cache-Control": "no-store"})
+        data = service.export(service.subscriber_for_data(token))
+    except TokenError as error:
+        return _link_problem(request, _language(request), error)
+    headers = {
+        "Content-Disposition": 'attachment; filename="my-sme-alerts-data.json"',
+        "Cache-Control": "no-store",
+    }
+    return JSONResponse(data, headers=headers)
+
+
+@router.post("/my-data/{token}/erase", response_class=HTMLResponse)
+async def erase_data(request: Request, token: str) -> Response:
+    service = _service(request)
+    language = _language(request)
+    try:
+        subscriber_id = service.subscriber_for_data(token)
+        form = await _form(request)
+        if not form.get("confirm_erase"):
+            raise CodeRejected(N_("Tick the box to confirm that everything should be erased."))
+        service.erase(subscriber_id, _origin(request, "data-link"))
+    except Exception as error:
+        return _link_problem(request, language, error)
+    text = N_(
+        "We no longer hold any personal data about you. You will not receive any more messages."
+    )
+    return problem(request, language, 200, N_("Your data has been erased"), text)
 
 
 # --- unsubscribe -------------------------------------------------------------------------
@@ -332,8 +368,13 @@ async def unsubscribe(request: Request, token: str) -> Response:
         subscriber_id, channel = _service(request).unsubscribe(token, _origin(request, "one-click"))
     except Exception as error:
         return _link_problem(request, language, error)
-    token_for_prefs = _service(request).links.preferences_token(subscriber_id)
-    return page(request, "unsubscribed.html", language, channel=channel, token=token_for_prefs)
+    return _unsubscribed(request, language, subscriber_id, channel)
+
+
+def _unsubscribed(request: Request, language: str, subscriber_id: int | None, channel: str):
+    """Done; with a way back in, unless nothing is left of the subscription."""
+    token = _service(request).preferences_token(subscriber_id) if subscriber_id else None
+    return page(request, "unsubscribed.html", language, channel=channel, token=token)
 
 
 @router.get("/s/{code}", response_class=HTMLResponse)
@@ -348,5 +389,4 @@ async def sms_optout(request: Request, code: str) -> Response:
         subscriber_id = _service(request).sms_optout(code, _origin(request, "sms-link"))
     except Exception as error:
         return _link_problem(request, language, error)
-    token = _service(request).links.preferences_token(subscriber_id)
-    return page(request, "unsubscribed.html", language, channel="sms", token=token)
+    return _unsubscribed(request, language, subscriber_id, "sms")

@@ -63,7 +63,9 @@ def sendgrid_suppressions(events: list[dict]) -> list[SuppressionEvent]:
             continue
         reason, address = sendgrid_reason(event), _text(event.get("email"))
         if reason and _plausible(address):
-            found.append(SuppressionEvent("email", address, reason, _text(event.get("sg_event_id"))))
+            found.append(
+                SuppressionEvent("email", address, reason, _text(event.get("sg_event_id")))
+            )
     return found
 
 

@@ -22,7 +22,7 @@ SIGNUP = {
     "enterprise_number": "0123.456.749",
     "email": "Info@Bakkerij-Jansens.be",
     "phone": "0470 12 34 56",
-    "language": "nl",
+    "language": "en",
     "region": "BE-VAN",
     "sector": "retail",
     "size_band": "2-9",
@@ -31,6 +31,7 @@ SIGNUP = {
     "urgent_sms": "1",
     "newsletter": "weekly",
     "consent": "1",
+    "notice_version": "privacy-v1",  # the hidden field of the form
 }
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -60,6 +61,8 @@ class Site:
         self.client = self.browser()
 
     def browser(self, ip: str = "192.0.2.10", **headers: str) -> TestClient:
+        """A new browser (no cookies); English pages unless told otherwise."""
+        headers = {"accept-language": "en"} | headers
         return TestClient(self.app, headers=headers, follow_redirects=False, client=(ip, 50000))
 
     def submit(

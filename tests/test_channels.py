@@ -123,7 +123,13 @@ def check_sendgrid(harness: Harness, reference: str) -> None:
 def check_twilio(harness: Harness, reference: str) -> None:
     [received] = harness.server.accepted
     assert reference == received.reference and reference.startswith("SM")
-    assert received.body == {"To": SMS.to, "From": SENDER, "Body": SMS.body}
+    callback = f"{harness.settings().public_base_url}/webhooks/twilio?reference=sms-42"
+    assert received.body == {
+        "To": SMS.to,
+        "From": SENDER,
+        "Body": SMS.body,
+        "StatusCallback": callback,  # receipts come back to our webhook
+    }
 
 
 def check_eml(harness: Harness, reference: str) -> None:

@@ -68,3 +68,17 @@ def test_log_filter_redacts_credentials():
     RedactSecrets().filter(record)
     text = record.getMessage()
     assert "pw@" not in text and "abc123" not in text
+
+
+@pytest.mark.parametrize(
+    "logged",
+    [
+        "{'Authorization': 'Bearer SG.secret-key', 'Content-Type': 'application/json'}",
+        "Authorization: Basic QUMxMjM6c2VjcmV0LWtleQ==",
+        '{"api_key": "secret-key"}',
+    ],
+)
+def test_log_filter_redacts_client_request_dumps(logged):
+    record = logging.LogRecord("x", logging.DEBUG, __file__, 1, "%s", (logged,), None)
+    RedactSecrets().filter(record)
+    assert "secret-key" not in record.getMessage() and "QUMx" not in record.getMessage()

@@ -4,11 +4,16 @@ pages (FastAPI test client) on SQLite and PostgreSQL, with the file outbox as th
 from __future__ import annotations
 
 import re
+import time
+from email.header import decode_header, make_header
+from unittest import mock
 
 import pytest
 from sqlalchemy import select
 
+from subscribers.consent import Origin
 from subscribers.models import ConsentEvent, Subscriber
+from subscribers.suppressions import suppress
 from tests.subscriber_site import SIGNUP, Site, text_part
 
 
@@ -49,7 +54,7 @@ def test_signup_confirm_and_sms_code(site):
 
     preferences = answer.headers["location"].split("?")[0]
     wrong = site.submit(f"{preferences}/sms-code", {"code": "000000"}, page=preferences)
-    assert wrong.status_code == 409 and _subscribers(site)[0].phone_confirmed_at is None
+    assert wrong.status_code == 422 and _subscribers(site)[0].phone_confirmed_at is None
     right = site.submit(f"{preferences}/sms-code", {"code": site.last_sms_code()}, page=preferences)
     assert right.status_code == 303
     assert _subscribers(site)[0].phone_confirmed_at is not None
@@ -241,11 +246,20 @@ def test_sms_code_attempts_are_limited_and_codes_expire(site):
     for _ in range(5):
         site.submit(f"{preferences}/sms-code", {"code": "999999"}, page=preferences)
     blocked = site.submit(f"{preferences}/sms-code", {"code": code}, page=preferences)
-    assert blocked.status_code == 409 and "Too many" in blocked.text
+    assert blocked.status_code == 422 and "Too many" in blocked.text
     site.submit(f"{preferences}/sms-resend", page=preferences)
     site.clock.advance(minutes=11)
     late = site.submit(f"{preferences}/sms-code", {"code": site.last_sms_code()}, page=preferences)
-    assert late.status_code == 409 and "expired" in late.text
+    assert late.status_code == 422 and "expired" in late.text
+
+
+def test_sms_code_resends_are_limited(site):
+    preferences = site.subscribe_and_confirm()
+    answers = [
+        site.submit(f"{preferences}/sms-resend", page=preferences).status_code for _ in range(4)
+    ]
+    assert answers == [303, 303, 429, 429]
+    assert len(site.sms()) == 3  # three codes an hour: the first one and two resends
 
 
 def test_pause_resume_and_leave_one_channel(site):
@@ -309,3 +323,107 @@ def test_language_choice_sticks_in_a_cookie(site):
     browser = site.browser()
     browser.get("/subscribe?lang=fr")
     assert '<html lang="fr">' in browser.get("/subscribe").text
+
+
+@pytest.mark.parametrize(
+    "language, subject", [("nl", "Bevestig"), ("fr", "Confirmez"), ("de", "Bestätigen")]
+)
+def test_confirmation_email_in_the_chosen_language(site, language, subject):
+    site.signup(language=language)
+    (mail,) = site.emails()
+    assert subject in str(make_header(decode_header(mail["Subject"])))
+    assert site.last_link().startswith("/confirm/")
+
+
+def test_confirm_page_shows_the_notice_and_the_ledger_records_it(site):
+    site.signup()
+    page = site.client.get(site.last_link() + "?lang=de")
+    assert "Wir verwenden die hier angegebenen Daten" in page.text
+    site.submit(site.last_link() + "?lang=de", page=site.last_link() + "?lang=de")
+    confirmed = _events(site)[-1]
+    assert confirmed.kind == "email-confirmed" and confirmed.notice_version == "privacy-v1"
+    signup = _events(site)[0]
+    assert signup.notice_sha256 != confirmed.notice_sha256  # English form, German page
+
+
+def test_a_changed_notice_means_the_form_is_shown_again(site):
+    answer = site.signup(notice_version="privacy-v0")
+    assert answer.status_code == 400 and _subscribers(site) == []
+
+
+def test_erased_subscribers_links_never_reach_a_newcomer(site):
+    first = site.subscribe_and_confirm()
+    first_id = _subscribers(site)[0].id
+    unsubscribe = site.service.links.unsubscribe(first_id).split("8000", 1)[1]
+    site.service.erase(first_id, Origin("staff-cli"))
+    site.subscribe_and_confirm(email="newcomer@example.be", organisation="Newcomer")
+    (newcomer,) = _subscribers(site)
+    assert newcomer.id != first_id
+    assert site.client.get(first).status_code == 404
+    gone = site.browser().post(unsubscribe, content=b"List-Unsubscribe=One-Click")
+    assert gone.status_code == 200  # nothing left to unsubscribe: that is success
+    assert _subscribers(site)[0].status == "active"
+
+
+def test_an_address_change_retires_old_preference_links(site):
+    old = site.subscribe_and_confirm()
+    subscriber_id = _subscribers(site)[0].id
+    unsubscribe = site.service.links.unsubscribe(subscriber_id).split("8000", 1)[1]
+    site.submit(old, SIGNUP | {"email": "new@bakkerij.be"})
+    moved = site.confirm(site.last_link("confirm-email"))
+    assert site.client.get(old).status_code == 404
+    assert site.client.get(moved.headers["location"]).status_code == 200
+    assert site.browser().post(unsubscribe).status_code == 200  # old mails can still leave
+
+
+def test_sms_codes_are_limited_across_preference_saves(site):
+    preferences = site.subscribe_and_confirm()
+    for number in ("+32 470 00 00 01", "+32 470 00 00 02", "+32 470 00 00 03"):
+        assert site.submit(preferences, SIGNUP | {"phone": number}).status_code == 303
+    assert len(site.sms()) == 3  # the first code and two new numbers; then no more
+    assert _subscribers(site)[0].phone == "+32470000003"
+
+
+def test_no_code_for_a_number_that_said_stop(site):
+    with site.database.session() as session:
+        suppress(
+            session,
+            site.service.signer,
+            "sms",
+            "+32470123456",
+            "provider-unsubscribe",
+            "twilio",
+            site.clock(),
+        )
+    site.subscribe_and_confirm()
+    assert site.sms() == []
+
+
+def test_saving_after_leaving_subscribes_again(site):
+    preferences = site.subscribe_and_confirm()
+    site.submit(f"{preferences}/leave", {"channel": "all"}, page=preferences)
+    assert _subscribers(site)[0].status == "left"
+    assert "We do not sell or share them" in site.client.get(preferences).text  # the notice
+    site.submit(preferences, SIGNUP)
+    assert _subscribers(site)[0].status == "active"
+    assert _events(site)[-1].notice_version == "privacy-v1"
+
+
+def test_errors_are_translated_with_their_numbers(site):
+    page = site.signup(
+        client=site.browser(**{"accept-language": "nl"}), organisation="x" * 201, language="nl"
+    )
+    assert page.status_code == 422 and "200" in page.text
+    assert "Use at most 200 characters." not in page.text
+
+
+def test_export_and_erase_need_a_fresh_link_from_the_inbox(site):
+    preferences = site.subscribe_and_confirm()
+    assert site.client.get(f"{preferences}/export").status_code != 200
+    site.submit(f"{preferences}/data-link", page=preferences)
+    data_page = site.last_link("my-data")
+    assert site.client.get(data_page).status_code == 200
+    assert site.client.get(f"{data_page}/export").status_code == 200
+    later = time.time() + 2 * 3600  # the link's age is in its signature: move real time
+    with mock.patch("itsdangerous.timed.time.time", return_value=later):
+        assert site.client.get(f"{data_page}/export").status_code == 410

@@ -65,7 +65,9 @@ def test_mobile_numbers_become_e164(given, expected):
     assert mobile_number(given) == expected
 
 
-@pytest.mark.parametrize("given", ["02 511 11 11", "+32 9 123 45 67", "0470", "hello", "+999"])
+@pytest.mark.parametrize(
+    "given", ["02 511 11 11", "+32 9 123 45 67", "0470", "hello", "+999", "+44 7700 900123"]
+)
 def test_not_a_mobile_number(given):
     with pytest.raises(ValueError):
         mobile_number(given)

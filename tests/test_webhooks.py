@@ -17,7 +17,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from alerts.settings import SettingsError, load_settings
@@ -154,7 +153,7 @@ def test_keyword_normalisation():
 
 
 def test_twilio_signature_matches_a_published_example():
-    # The worked example from Twilio's request-validation documentation.
+    # A known answer: the URL, parameters and token of Twilio's classic validation example.
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     params = {
         "CallSid": "CA1234567890ABCDE",
@@ -270,8 +269,9 @@ def _events(database, kind: str = "suppressed") -> list[ConsentEvent]:
     return rows
 
 
-def test_signed_bounce_suppresses_the_subscriber(client, app, database, private_key, caplog):
-    subscriber_id = _subscriber(app)
+def test_signed_bounce_suppresses_the_subscriber(
+    client, app, database, private_key, subscriber_id, caplog
+):
     body = _body(_bounce(), {"email": "other@example.be", "event": "delivered"})
     with caplog.at_level(logging.DEBUG):
         answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
@@ -285,32 +285,196 @@ def test_signed_bounce_suppresses_the_subscriber(client, app, database, private_
     assert ADDRESS.lower() not in caplog.text.lower()
 
 
-def _subscriber(app) -> int:
-    return _make_subscriber(app)
+def test_repeated_delivery_stores_one_suppression(client, database, private_key, subscriber_id):
+    body = _body(_bounce(), {**_bounce(), "event": "dropped", "reason": "Bounced Address"})
+    for _ in range(3):
+        answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
+        assert answer.status_code == 200
+    assert len(_suppressions(database)) == 1
+    assert len(_events(database)) == 1
 
 
-def _make_subscriber(app) -> int:
-    service = app.state.subscriptions
-    now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-    row = Subscriber(
-        status="active",
-        organisation="Bakkerij Jansens",
-        email=ADDRESS.lower(),
-        email_key=service.signer.key("email", ADDRESS),
-        phone=PHONE,
-        phone_key=service.signer.key("sms", PHONE),
-        phone_confirmed_at=now,
-        language="nl",
-        region="BE-VAN",
-        sector="retail",
-        size_band="2-9",
-        families=[],
-        created_at=now,
-        updated_at=now,
-        confirmed_at=now,
-        sms_optout_code="optout-test-1",
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda key, body: _signed(ec.generate_private_key(ec.SECP256R1()), body),  # other key
+        lambda key, body: _signed(key, body.replace(b"bounce-1", b"bounce-2")),  # other body
+        lambda key, body: {**_signed(key, body), TIMESTAMP: str(int(time.time()) + 1)},
+        lambda key, body: {**_signed(key, body), SIGNATURE: "not base64 at all!"},
+        lambda key, body: {**_signed(key, body), SIGNATURE: base64.b64encode(b"x").decode()},
+        lambda key, body: {TIMESTAMP: str(int(time.time()))},
+        lambda key, body: {k: v for k, v in _signed(key, body).items() if k != TIMESTAMP},
+        lambda key, body: {},
+    ],
+    ids=["other-key", "other-body", "other-time", "garbage", "not-der", "no-sig", "no-ts", "none"],
+)
+def test_bad_signature_is_refused(client, database, private_key, subscriber_id, tamper):
+    body = _body(_bounce())
+    answer = client.post("/webhooks/sendgrid", content=body, headers=tamper(private_key, body))
+    assert answer.status_code == 403
+    assert _suppressions(database) == [] and _events(database) == []
+
+
+@pytest.mark.parametrize("age", [11 * 60, -11 * 60])
+def test_stale_or_future_signature_is_a_replay(client, database, private_key, age):
+    body = _body(_bounce())
+    headers = _signed(private_key, body, int(time.time()) - age)
+    answer = client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert answer.status_code == 403 and "10 minutes" in answer.json()["error"]
+    assert _suppressions(database) == []
+
+
+def test_unknown_address_is_suppressed_by_hash_only(client, app, database, private_key):
+    stranger = "Nobody.Here@Example.org"
+    body = _body({**_bounce(stranger), "event": "spamreport"})
+    answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
+    assert answer.status_code == 200
+    (row,) = _suppressions(database)
+    assert row.address_key == app.state.subscriptions.signer.key("email", stranger)
+    assert row.reason == "spam-complaint" and _events(database) == []
+    with database.session() as session:
+        columns = list(session.execute(select(Suppression.__table__)).one())
+    assert not any(stranger.lower() in str(value).lower() for value in columns)
+    assert not any("nobody.here" in str(value).lower() for value in columns)
+
+
+def test_unknown_events_answer_200(client, database, private_key):
+    body = _body({"event": "brand-new", "email": "a@example.be"}, {"event": "open"}, "junk")
+    answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
+    assert answer.status_code == 200 and answer.json() == {"received": 3, "suppressed": 0}
+    assert _suppressions(database) == []
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"[{not json", 400),
+        (b'{"event": "bounce"}', 400),  # SendGrid always posts an array
+        (b"\xff\xfe[]", 403),  # not UTF-8: SendGrid's verifier cannot even read it
+    ],
+)
+def test_signed_but_malformed_body_is_refused(client, database, private_key, body, status):
+    answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
+    assert answer.status_code == status
+    assert _suppressions(database) == []
+
+
+def test_body_above_one_megabyte_is_413(client, private_key):
+    body = _body(*[_bounce(f"user{n}@example.be") for n in range(6000)])
+    assert len(body) > 1024 * 1024
+    answer = client.post("/webhooks/sendgrid", content=body, headers=_signed(private_key, body))
+    assert answer.status_code == 413
+
+
+def test_body_above_one_megabyte_is_413_without_content_length(client, private_key):
+    body = b"[" + b" " * (1024 * 1024) + b"]"
+    headers = _signed(private_key, body)
+    answer = client.post(
+        "/webhooks/sendgrid", content=iter([body[:1000], body[1000:]]), headers=headers
     )
-    with service.database.session() as session:
-        session.add(row)
-        session.flush()
-        return row.id
+    assert answer.status_code == 413
+
+
+def test_sendgrid_webhook_off_without_a_public_key(settings, database):
+    client = TestClient(create_app(settings, database))
+    body = _body(_bounce())
+    answer = client.post("/webhooks/sendgrid", content=body)
+    assert answer.status_code == 503
+    assert "ALERTS_SENDGRID_WEBHOOK_PUBLIC_KEY" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("value", ["not a key", base64.b64encode(b"garbage").decode()])
+def test_a_wrong_public_key_stops_start_up(tmp_path, value):
+    with pytest.raises(SettingsError, match="ALERTS_SENDGRID_WEBHOOK_PUBLIC_KEY"):
+        load_settings(data_dir=tmp_path, sendgrid_webhook_public_key=value)
+
+
+def test_public_key_in_pem_armour_is_accepted(tmp_path, private_key):
+    pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    loaded = load_settings(data_dir=tmp_path, sendgrid_webhook_public_key=pem.decode())
+    assert loaded.sendgrid_webhook_public_key == _public_base64(private_key)
+
+
+# --------------------------------------------------------------------------- Twilio
+
+
+def _twilio_post(client, form: dict, query: str = "", token: str = TWILIO_TOKEN):
+    path = "/webhooks/twilio" + (f"?{query}" if query else "")
+    signature = twilio_signature(token, PUBLIC_URL + path, list(form.items()))
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def test_twilio_stop_suppresses_the_number(client, app, database, subscriber_id):
+    answer = _twilio_post(client, _inbound("Stop"))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/xml")
+    assert "<Response/>" in answer.text
+    (row,) = _suppressions(database)
+    assert (row.channel, row.reason, row.source) == (
+        "sms",
+        "provider-unsubscribe",
+        "twilio-webhook",
+    )
+    assert row.address_key == app.state.subscriptions.signer.key("sms", PHONE)
+    (event,) = _events(database)
+    assert event.subscriber_id == subscriber_id and event.method == "twilio-webhook"
+    assert not app.state.subscriptions.has_suppressed_email(subscriber_id)
+
+
+def test_twilio_status_callback_with_query_string(client, database, subscriber_id):
+    answer = _twilio_post(client, _callback("failed", "21211"), query="reference=abc%2F1")
+    assert answer.status_code == 200
+    (row,) = _suppressions(database)
+    assert (row.channel, row.reason) == ("sms", "invalid-number")
+
+
+def test_twilio_ordinary_message_stores_nothing(client, database):
+    answer = _twilio_post(client, _inbound("Thanks!"))
+    assert answer.status_code == 200 and "<Response/>" in answer.text
+    assert _suppressions(database) == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Twilio-Signature": "bm90IHRoZSBzaWduYXR1cmU="}, {"X-Twilio-Signature": b"\xe9t\xe9"}],
+)
+def test_twilio_wrong_signature_is_403(client, database, subscriber_id, headers):
+    answer = client.post("/webhooks/twilio", data=_inbound("STOP"), headers=headers)
+    assert answer.status_code == 403
+    assert _suppressions(database) == [] and _events(database) == []
+
+
+def test_twilio_signature_for_another_token_or_url_is_403(client, database):
+    assert _twilio_post(client, _inbound("STOP"), token="another-token").status_code == 403
+    form = _inbound("STOP")
+    signature = twilio_signature(
+        TWILIO_TOKEN, "http://testserver/webhooks/twilio", list(form.items())
+    )
+    answer = client.post("/webhooks/twilio", data=form, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 403
+    assert _suppressions(database) == []
+
+
+def test_twilio_webhook_off_without_a_token(settings, database):
+    client = TestClient(create_app(settings, database))
+    answer = client.post("/webhooks/twilio", data=_inbound("STOP"))
+    assert answer.status_code == 503 and "ALERTS_TWILIO_AUTH_TOKEN" in answer.json()["error"]
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def test_apply_is_idempotent_and_counts_new_suppressions(app, database, subscriber_id):
+    service = app.state.subscriptions
+    events = [
+        SuppressionEvent("email", ADDRESS.upper(), "hard-bounce"),
+        SuppressionEvent("sms", PHONE, "invalid-number"),
+    ]
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    with database.session() as session:
+        assert apply(session, service.signer, events, "sendgrid-webhook", now) == 2
+    with database.session() as session:
+        assert apply(session, service.signer, events, "sendgrid-webhook", now) == 0
+    assert len(_suppressions(database)) == 2 and len(_events(database)) == 2

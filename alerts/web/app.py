@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from subscribers.web import router as subscriber_pages
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 PAGE_SIZE = 50
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -48,8 +50,9 @@ def create_app(
         try:
             with database.session() as session:
                 session.execute(text("SELECT 1"))
-        except Exception as error:  # any database failure means not ready
-            return JSONResponse({"status": "unavailable", "database": str(error)[:200]}, 503)
+        except Exception:  # any database failure means not ready; details go to the log only
+            log.exception("readiness check: database unreachable")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": database.dialect})
 
     @app.get("/api/advisories")

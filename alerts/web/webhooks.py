@@ -49,8 +49,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 @router.post(SENDGRID_PATH)
 async def sendgrid_events(request: Request) -> JSONResponse:
-    service = _service(request)
-    key = service.settings.sendgrid_webhook_public_key
+    service, settings = _service(request), request.app.state.settings
+    key = settings.sendgrid_webhook_public_key
     if not key:
         raise _refuse(503, "sendgrid", "not configured: set ALERTS_SENDGRID_WEBHOOK_PUBLIC_KEY")
     body = await read_capped(request, MAX_BODY_BYTES)
@@ -108,12 +108,12 @@ def _json_array(body: bytes) -> list:
 @router.post(TWILIO_PATH)
 async def twilio_events(request: Request) -> Response:
     """Inbound messages and status callbacks alike; an empty TwiML answer sends no reply."""
-    service = _service(request)
-    token = secret(service.settings.twilio_auth_token)
+    service, settings = _service(request), request.app.state.settings
+    token = secret(settings.twilio_auth_token)
     if not token:
         raise _refuse(503, "twilio", "not configured: set ALERTS_TWILIO_AUTH_TOKEN")
     params = _form_pairs(await read_capped(request, MAX_BODY_BYTES))
-    url = service.settings.public_base_url.rstrip("/") + TWILIO_PATH
+    url = settings.public_base_url.rstrip("/") + TWILIO_PATH
     if request.url.query:
         url += "?" + request.url.query
     given = request.headers.get("X-Twilio-Signature") or ""
@@ -173,4 +173,3 @@ def _service(request: Request) -> Subscriptions:
 def _refuse(status: int, provider: str, reason: str) -> HTTPException:
     log.warning("%s webhook refused (%d): %s", provider, status, reason)
     return HTTPException(status, f"{provider} webhook: {reason}")
-

@@ -42,6 +42,8 @@ class TwilioSmsChannel:
             settings.twilio_base_url,
             settings.sms_from,
             settings.http_timeout,
+            # Delivery receipts (invalid numbers, opt-outs) come back to our webhook.
+            status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/twilio",
         )
 
     def send(self, message: SmsMessage) -> str:

@@ -61,7 +61,9 @@ def upgrade() -> None:
         sa.Column("updated_at", alerts.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("confirmed_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("confirm_expires_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("link_key", sa.String(length=24), nullable=False),
         sa.Column("confirm_nonce", sa.String(length=32), nullable=True),
+        sa.Column("email_nonce", sa.String(length=32), nullable=True),
         sa.Column(
             "pending_profile",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -77,6 +79,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email_key"),
         sa.UniqueConstraint("sms_optout_code"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_subscribers_phone_key"), ["phone_key"], unique=False)
