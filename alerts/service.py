@@ -67,7 +67,14 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
     app = create_app(settings, database)
     log.info("web app on http://%s:%s", settings.host, settings.port)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            proxy_headers=True,  # rate limits and the consent ledger need the client's address
+            forwarded_allow_ips=settings.trusted_proxies,
+        )
     finally:
         scheduler.shutdown(wait=True)
         poller.close()

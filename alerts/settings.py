@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(False, description="Write logs as JSON lines")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Reverse proxies whose X-Forwarded-For gives the client address (comma list)",
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8000",
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",

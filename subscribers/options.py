@@ -11,7 +11,6 @@ import yaml
 from alerts.relevance.catalogue import Catalogue
 
 OPTIONS_FILE = Path(__file__).with_name("options.yaml")
-LANGUAGES = ("nl", "fr", "en", "de")
 NEWSLETTER = ("none", "weekly", "daily")
 
 

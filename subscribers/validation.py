@@ -16,8 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from alerts.templating import N_
-from subscribers.options import LANGUAGES, NEWSLETTER, codes
+from alerts.templating import LANGUAGES, N_
+from subscribers.options import NEWSLETTER, codes
 
 # Where SMEs we serve have their phones; also keeps SMS pumping to premium ranges out.
 SMS_COUNTRIES = frozenset({"BE", "NL", "FR", "DE", "LU"})

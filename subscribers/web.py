@@ -24,7 +24,7 @@ from subscribers.service import (
     Subscriptions,
 )
 from subscribers.tokens import TokenError, TokenExpired
-from subscribers.validation import ProfileErrors, format_enterprise_number
+from subscribers.validation import Profile, ProfileErrors, format_enterprise_number
 
 router = APIRouter()
 MAX_FORM_FIELDS = 300
@@ -247,21 +247,7 @@ def _profile_data(subscriber) -> dict[str, Any]:
     return data
 
 
-_PROFILE_VIEW = (
-    "organisation",
-    "enterprise_number",
-    "email",
-    "phone",
-    "language",
-    "region",
-    "sector",
-    "size_band",
-    "families",
-    "knows_products",
-    "urgent_email",
-    "urgent_sms",
-    "newsletter",
-)
+_PROFILE_VIEW = tuple(Profile.model_fields)  # what the form shows, as the form names it
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ signed links and keyed hashes, Accept-Language negotiation."""
 import pytest
 
 from alerts.templating import negotiate
+from subscribers.service import _client_block
 from subscribers.tokens import CONFIRM, PREFERENCES, Signer, TokenError, TokenExpired
 from subscribers.validation import (
     ProfileErrors,
@@ -132,3 +133,16 @@ def test_keyed_hashes_ignore_case_and_hide_the_address():
 )
 def test_language_negotiation(header, expected):
     assert negotiate(header) == expected
+
+
+@pytest.mark.parametrize(
+    "address, block",
+    [
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),  # the same client, another address
+        ("testclient", "testclient"),
+    ],
+)
+def test_rate_limits_count_an_ipv6_client_per_64(address, block):
+    assert _client_block(address) == block

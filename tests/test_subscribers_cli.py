@@ -134,3 +134,17 @@ def test_export_erase_purge_and_suppress(env):
     assert "suppressed" in invoke("subscribers", "suppress", "x@example.be").output
     assert "already suppressed" in invoke("subscribers", "suppress", "X@example.be").output
     assert invoke("subscribers", "suppress", "x@example.be", "--reason", "whim").exit_code == 2
+
+
+def test_csv_export_defuses_spreadsheet_formulas(env):
+    path = env / "formula.csv"
+    path.write_text(
+        "organisation,email,language,region,sector,size_band\n"
+        '"=HYPERLINK(""http://x.example"")",f@example.be,nl,BE-VAN,retail,1\n',
+        encoding="utf-8",
+    )
+    invoke("subscribers", "import", str(path))
+    rows = list(csv.DictReader(io.StringIO(invoke("subscribers", "export").output)))
+    assert rows[0]["organisation"].startswith("'=HYPERLINK")
+    jsonl = json.loads(invoke("subscribers", "export", "--format", "jsonl").output)
+    assert jsonl["organisation"].startswith("=HYPERLINK")  # JSON is data, not a sheet
