@@ -20,13 +20,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
+    json = {"json_serializer": to_json, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=to_json)
+        engine = create_engine(url, connect_args={"timeout": 30}, **json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=8, max_overflow=8, json_serializer=to_json
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, **json)
 
 
 def to_json(value: Any) -> str:

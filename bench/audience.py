@@ -6,6 +6,7 @@ generator, then count, count by language and list recipients for representative 
 Members are drawn from a seeded pool of random profiles (families weighted by the catalogue's
 sme_weight, ~20% "I don't know", population-weighted Belgian regions with their languages),
 so generating them costs little next to indexing them; the build line reports both.
+`audience.load_sqlite` reads the index from a real subscribers table (--db-n rows).
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import cache
 
+from sqlalchemy import insert
+
 from alerts.relevance.catalogue import load_catalogue
+from alerts.store import Database
 from bench.common import RUNS, emit, progress, time_runs
 from subscribers.audience import AudienceIndex, Member, Targeting, recipients, targeting_for
+from subscribers.directory import load_index
+from subscribers.models import Subscriber
 
 CATALOGUE = load_catalogue()
 # Province / Brussels codes, weighted by population (millions), with their languages.
@@ -46,13 +54,13 @@ SECTORS = {
     "retail": 0.18,
     "hospitality": 0.1,
     "construction": 0.14,
-    "professional-services": 0.16,
+    "professional": 0.16,
     "healthcare": 0.07,
     "manufacturing": 0.08,
-    "transport-logistics": 0.06,
+    "transport": 0.06,
     "ict": 0.08,
     "agriculture": 0.05,
-    "non-profit": 0.08,
+    "nonprofit": 0.08,
 }
 PROFILES = 50_000  # distinct random profiles; members pick one each, with their own id
 
@@ -111,7 +119,7 @@ def targetings() -> dict[str, Targeting]:
             "urgent",
             ["microsoft-exchange"],
             CATALOGUE,
-            sectors=["healthcare", "professional-services"],
+            sectors=["healthcare", "professional"],
             regions=["BE-BRU", "BE-VBR", "BE-WBR"],
         ),
         "newsletter": targeting_for("newsletter", ["wordpress", "ecommerce"], CATALOGUE),
@@ -179,16 +187,77 @@ def check(index: AudienceIndex, n: int, seed: int) -> None:
     progress(f"bench.audience: index agrees with the reference on sector+region: {got}")
 
 
+def bench_database(n: int, runs: int, seed: int) -> None:
+    """The index read from a subscribers table (SQLite file): what the service does."""
+    with tempfile.TemporaryDirectory() as folder:
+        database = Database(f"sqlite:///{folder}/bench.sqlite3")
+        _fill(database, n, seed)
+        timings = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            with database.session() as session:
+                index = load_index(session)
+            timings.append(time.perf_counter() - start)
+        emit("audience.load_sqlite", n, timings, members=len(index))
+        database.dispose()
+
+
+def _fill(database: Database, n: int, seed: int) -> None:
+    """N subscriber rows (personal fields synthetic), inserted in batches."""
+    now = datetime.now(UTC)
+    rows = []
+    with database.session() as session:
+        for member in synthetic_members(n, seed):
+            rows.append(_row(member, now))
+            if len(rows) == 10_000:
+                session.execute(insert(Subscriber), rows)
+                rows = []
+        if rows:
+            session.execute(insert(Subscriber), rows)
+
+
+def _row(member: Member, now: datetime) -> dict:
+    number = member.id
+    return {
+        "status": "active" if member.active else "paused",
+        "organisation": f"Business {number}",
+        "email": f"owner{number}@example.be",
+        "email_key": f"e{number}",
+        "phone_key": f"p{number}" if member.urgent_sms else None,
+        "phone_confirmed_at": now if member.urgent_sms else None,
+        "language": member.language,
+        "region": member.region,
+        "sector": member.sector,
+        "size_band": "2-9",
+        "families": sorted(member.families),
+        "knows_products": member.knows_products,
+        "urgent_email": member.urgent_email,
+        "urgent_sms": member.urgent_sms,
+        "newsletter": member.newsletter,
+        "created_at": now,
+        "updated_at": now,
+        "link_key": f"k{number}",
+        "sms_optout_code": f"s{number}",
+        "sms_code_attempts": 0,
+        "source": "import",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="members (default 1000000)")
     parser.add_argument("--runs", type=int, default=RUNS, help=f"runs (default {RUNS})")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--db-n", type=int, default=100_000, help="rows for the SQLite load (default 100000)"
+    )
     args = parser.parse_args()
     progress(f"bench.audience: {args.n} synthetic members, {args.runs} runs")
     index = bench_build(args.n, args.runs, args.seed)
     bench_queries(index, args.n, args.runs)
     check(index, args.n, args.seed)
+    if args.db_n:
+        bench_database(args.db_n, min(args.runs, 3), args.seed)
 
 
 if __name__ == "__main__":

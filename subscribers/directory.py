@@ -30,7 +30,7 @@ def members(session: Session) -> Iterator[Member]:
             Subscriber.language,
             Subscriber.urgent_email,
             Subscriber.urgent_sms,
-            Subscriber.phone_confirmed_at,
+            Subscriber.phone_confirmed_at.is_not(None),
             Subscriber.newsletter,
             email_block.id,
             sms_block.id,
@@ -40,7 +40,10 @@ def members(session: Session) -> Iterator[Member]:
         .order_by(Subscriber.id)
         .execution_options(yield_per=BATCH)
     )
-    for row in session.execute(query):
+    # Core rows, not ORM entities: a million of them is the point of this function. The
+    # connection does not autoflush, so pending changes of this session are flushed first.
+    session.flush()
+    for row in session.connection().execute(query):
         yield _member(row)
 
 
@@ -59,7 +62,7 @@ def _member(row) -> Member:
         language,
         urgent_email,
         urgent_sms,
-        phone_confirmed_at,
+        phone_confirmed,
         newsletter,
         email_blocked,
         sms_blocked,
@@ -72,7 +75,7 @@ def _member(row) -> Member:
         region=region,
         language=language,
         urgent_email=urgent_email,
-        urgent_sms=urgent_sms and phone_confirmed_at is not None,
+        urgent_sms=bool(urgent_sms and phone_confirmed),
         newsletter=newsletter,
         email_suppressed=email_blocked is not None,
         sms_suppressed=sms_blocked is not None,
