@@ -69,3 +69,12 @@ def test_bad_query_parameters_are_4xx(client):
 def test_sanitisers_drop_active_content():
     assert "<script" not in safe_html(HOSTILE_TITLE) and "onerror" not in safe_html(HOSTILE_TITLE)
     assert html_to_text(HOSTILE_TITLE) == "ExampleVPN"
+
+
+def test_security_headers_on_every_page(client):
+    for path in ("/advisories", "/subscribe", "/healthz", "/no-such-page"):
+        headers = client.get(path).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "script-src" not in headers["content-security-policy"]  # no script at all
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"

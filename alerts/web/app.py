@@ -21,6 +21,7 @@ from alerts.queries import (
 from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
 from alerts.store import Database
+from alerts.web.headers import SecurityHeaders
 from alerts.web.webhooks import router as webhook_routes
 from subscribers.service import Subscriptions
 from subscribers.web import router as subscriber_pages
@@ -34,6 +35,7 @@ def create_app(
     settings: Settings, database: Database, subscriptions: Subscriptions | None = None
 ) -> FastAPI:
     app = FastAPI(title="SME threat alerts", docs_url=None, redoc_url=None)
+    app.add_middleware(SecurityHeaders)
     app.state.settings = settings
     app.state.catalogue = default_catalogue()
     app.state.subscriptions = subscriptions or Subscriptions.from_settings(database, settings)
