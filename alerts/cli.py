@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from alerts.delivery.cli import outbox_app, send, worker
 from alerts.feeds import RegistryError, load_registry
 from alerts.ingest.local import ingest_file
 from alerts.ingest.normalize import parse_date
@@ -37,6 +38,9 @@ app.add_typer(vulns_app, name="vulnerabilities")
 app.add_typer(epss_app, name="epss")
 app.add_typer(relevance_app, name="relevance")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(outbox_app, name="outbox")
+app.command("send")(send)
+app.command("worker")(worker)
 console = Console()
 errors = Console(stderr=True)
 

@@ -90,6 +90,24 @@ class Settings(BaseSettings):
     )
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (secret)")
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid API base address")
+    sendgrid_data_residency: Literal["global", "eu"] = Field(
+        "global", description="eu: send through SendGrid's EU API host (api.eu.sendgrid.com)"
+    )
+    sendgrid_sandbox: bool = Field(
+        False, description="SendGrid sandbox mode: requests validated and accepted, nothing sent"
+    )
+    email_per_second: float = Field(
+        2000.0, gt=0, description="Emails handed to the email provider per second, at most"
+    )
+    sms_per_second: float = Field(
+        10.0, gt=0, description="SMS handed to the SMS provider per second"
+    )
+    delivery_max_attempts: int = Field(
+        5, ge=1, le=50, description="Tries of a message failing temporarily, then technical-failure"
+    )
+    delivery_lease_seconds: int = Field(
+        300, ge=10, description="A claimed message not handed off in this time is claimed again"
+    )
     sendgrid_webhook_public_key: str = Field(
         "",
         description="Verification key of SendGrid's Signed Event Webhook (base64, as SendGrid"
@@ -98,6 +116,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str = Field("", description="Twilio account SID")
     twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token (secret)")
     twilio_base_url: str = Field("https://api.twilio.com", description="Twilio API base address")
+    twilio_messaging_service_sid: str = Field(
+        "", description="Twilio messaging service (MG...), used instead of ALERTS_SMS_FROM if set"
+    )
     sms_from: str = Field("", description="SMS sender: a phone number or alphanumeric sender id")
     signup_confirm_hours: int = Field(
         48, ge=1, le=720, description="Hours a sign-up waits for its confirmation, then is purged"
@@ -160,6 +181,13 @@ class Settings(BaseSettings):
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def sendgrid_api_host(self) -> str:
+        """The EU host when EU data residency is chosen and no other host was set."""
+        default = type(self).model_fields["sendgrid_host"].default
+        if self.sendgrid_data_residency == "eu" and self.sendgrid_host == default:
+            return "https://api.eu.sendgrid.com"
+        return self.sendgrid_host
 
     def outbox_dir(self) -> Path:
         """Where the file channels write messages (one folder per channel)."""

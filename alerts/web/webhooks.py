@@ -1,5 +1,6 @@
 """Provider webhooks: SendGrid's Event Webhook and Twilio's SMS callbacks, turned into
-suppressions once their signatures check out.
+suppressions and delivery receipts (alerts.delivery.receipts) once their signatures check
+out, both in one transaction.
 
 A request is refused before anything is stored when the webhook is not configured (503),
 too large (413), unsigned, wrongly signed or stale (403), or not what the provider sends
@@ -24,6 +25,13 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from starlette.concurrency import run_in_threadpool
 
 from alerts.delivery.channels.base import secret
+from alerts.delivery.receipts import (
+    Receipt,
+    ReceiptCounts,
+    apply_events,
+    sendgrid_receipts,
+    twilio_receipt,
+)
 from subscribers.service import Subscriptions
 from subscribers.webhooks import (
     SuppressionEvent,
@@ -37,6 +45,7 @@ router = APIRouter()
 
 SENDGRID_PATH = "/webhooks/sendgrid"
 TWILIO_PATH = "/webhooks/twilio"
+SMS_PATH = "/webhooks/sms"  # the provider-neutral name of the same SMS webhook
 MAX_BODY_BYTES = 1024 * 1024
 MAX_SIGNATURE_AGE = 600  # seconds either way: an older signed post is a replay
 MAX_FORM_FIELDS = 200
@@ -65,10 +74,20 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if problem:
         raise _refuse(403, "sendgrid", problem)
     events = _json_array(body)
-    stored = await run_in_threadpool(
-        _store, service, sendgrid_suppressions(events), "sendgrid-webhook"
+    stored, receipts = await run_in_threadpool(
+        _store,
+        service,
+        sendgrid_suppressions(events),
+        "sendgrid-webhook",
+        sendgrid_receipts(events),
+        settings.delivery_max_attempts,
     )
-    log.info("sendgrid webhook: %d events, %d new suppressions", len(events), stored)
+    log.info(
+        "sendgrid webhook: %d events, %d new suppressions, %s",
+        len(events),
+        stored,
+        _receipt_log(receipts),
+    )
     return JSONResponse({"received": len(events), "suppressed": stored})
 
 
@@ -106,14 +125,16 @@ def _json_array(body: bytes) -> list:
 
 
 @router.post(TWILIO_PATH)
+@router.post(SMS_PATH)
 async def twilio_events(request: Request) -> Response:
-    """Inbound messages and status callbacks alike; an empty TwiML answer sends no reply."""
+    """Inbound messages and status callbacks alike; an empty TwiML answer sends no reply.
+    Twilio signs the URL it called, so the signature is checked against that path."""
     service, settings = _service(request), request.app.state.settings
     token = secret(settings.twilio_auth_token)
     if not token:
         raise _refuse(503, "twilio", "not configured: set ALERTS_TWILIO_AUTH_TOKEN")
     params = _form_pairs(await read_capped(request, MAX_BODY_BYTES))
-    url = settings.public_base_url.rstrip("/") + TWILIO_PATH
+    url = settings.public_base_url.rstrip("/") + _route_path(request)
     if request.url.query:
         url += "?" + request.url.query
     given = request.headers.get("X-Twilio-Signature") or ""
@@ -123,9 +144,24 @@ async def twilio_events(request: Request) -> Response:
     form: dict[str, str] = {}
     for name, value in params:
         form.setdefault(name, value)
-    stored = await run_in_threadpool(_store, service, twilio_suppressions(form), "twilio-webhook")
-    log.info("twilio webhook: %d new suppressions", stored)
+    receipt = twilio_receipt(form, request.query_params.get("reference"))
+    stored, receipts = await run_in_threadpool(
+        _store,
+        service,
+        twilio_suppressions(form),
+        "twilio-webhook",
+        [receipt] if receipt else [],
+        settings.delivery_max_attempts,
+    )
+    log.info("twilio webhook: %d new suppressions, %s", stored, _receipt_log(receipts))
     return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def _route_path(request: Request) -> str:
+    """The path of the route that matched (/webhooks/twilio or /webhooks/sms): the request's
+    own path, without any root path a proxy put in front of it."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or request.url.path
 
 
 def twilio_signature(token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -161,9 +197,28 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _store(service: Subscriptions, events: list[SuppressionEvent], source: str) -> int:
+def _store(
+    service: Subscriptions,
+    events: list[SuppressionEvent],
+    source: str,
+    receipts: list[Receipt],
+    max_attempts: int,
+) -> tuple[int, ReceiptCounts]:
+    """Suppressions, then receipts, in one transaction; the provider is the source's first
+    word ("sendgrid-webhook" -> "sendgrid")."""
+    provider = source.removesuffix("-webhook")
     with service.database.session() as session:
-        return apply(session, service.signer, events, source, service.clock())
+        now = service.clock()
+        stored = apply(session, service.signer, events, source, now)
+        counts = apply_events(session, provider, receipts, now, max_attempts=max_attempts)
+        return stored, counts
+
+
+def _receipt_log(counts: ReceiptCounts) -> str:
+    return (
+        f"{counts.stored} new receipts ({counts.duplicates} repeated, {counts.unknown} for"
+        f" unknown messages), {counts.changed} statuses changed"
+    )
 
 
 def _service(request: Request) -> Subscriptions:

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SEND_PATH = "/v3/mail/send"
+MAX_PERSONALIZATIONS = 1000  # SendGrid refuses larger requests with a 400
 BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
 NO_CONTENT = "Unless a valid template_id is provided, the content parameter is required."
 
@@ -174,6 +175,8 @@ def check_payload(payload: Any) -> list[tuple[str, str]]:
 def _check_personalizations(personalizations: Any) -> list[tuple[str, str]]:
     if not isinstance(personalizations, list) or not personalizations:
         return [("personalizations", "The personalizations field is required.")]
+    if len(personalizations) > MAX_PERSONALIZATIONS:
+        return [("personalizations", "The personalizations field has too many items.")]
     problems = []
     for index, item in enumerate(personalizations):
         to = item.get("to") if isinstance(item, dict) else None
@@ -198,3 +201,13 @@ def _check_content(content: Any) -> list[tuple[str, str]]:
 def _errors(status: int, *problems: tuple[str | None, str]) -> Reply:
     errors = [{"field": f or None, "message": m, "help": None} for f, m in problems]
     return Reply(status, body={"errors": errors})
+
+
+def recipients(server: ProviderServer) -> list[tuple[str, str]]:
+    """(address, outbox id) of every accepted personalization, in order."""
+    found = []
+    for received in server.accepted:
+        for item in received.body.get("personalizations", []):
+            reference = (item.get("custom_args") or {}).get("outbox_id", "")
+            found.extend((to["email"], reference) for to in item["to"])
+    return found

@@ -1,7 +1,7 @@
 """Message channels: one small class per provider, each with `send(message) -> reference`
 that raises SendError(permanent=...) on failure, and a registry keyed by the settings."""
 
-from alerts.delivery.channels.base import EmailChannel, SendError, SmsChannel
+from alerts.delivery.channels.base import BatchRecipient, EmailChannel, SendError, SmsChannel
 from alerts.delivery.channels.files import FileEmailChannel, FileSmsChannel
 from alerts.delivery.channels.registry import (
     EMAIL_CHANNELS,
@@ -13,6 +13,7 @@ from alerts.delivery.channels.sendgrid_email import SendGridChannel
 from alerts.delivery.channels.twilio_sms import TwilioSmsChannel
 
 __all__ = [
+    "BatchRecipient",
     "EMAIL_CHANNELS",
     "SMS_CHANNELS",
     "EmailChannel",

@@ -6,6 +6,8 @@ own error vocabularies stop here.
 
 from __future__ import annotations
 
+import socket
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from alerts.delivery.messages import EmailMessage, SmsMessage, is_address
@@ -20,23 +22,55 @@ class SendError(Exception):
     `retry_after` (seconds) is the provider's hint, if it gave one. The message names the
     provider and status only: no secrets, no recipient."""
 
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        # The request may have reached the provider (timeout, reset after sending): sending
+        # it again could deliver it twice.
+        self.outcome_unknown = outcome_unknown
 
     def __repr__(self) -> str:
         kind = "permanent" if self.permanent else "temporary"
         return f"SendError({str(self)!r}, {kind}, retry_after={self.retry_after})"
 
 
+@dataclass(frozen=True)
+class BatchRecipient:
+    """One recipient of a batch: the same content, their own links and headers."""
+
+    to: str
+    substitutions: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
+    reference: str = ""  # our outbox id, echoed back by receipts
+
+
 class EmailChannel(Protocol):
     name: ClassVar[str]
+    batch_size: ClassVar[int]  # recipients per send_batch call
 
     @classmethod
     def from_settings(cls, settings: Any) -> EmailChannel: ...
 
     def send(self, message: EmailMessage) -> str: ...
+
+    def send_batch(self, message: EmailMessage, recipients: list[BatchRecipient]) -> str:
+        """One content to many recipients; `message.to` is ignored. Returns the provider's
+        reference for the request, or raises SendError for the whole batch."""
+        ...
+
+
+def substitute(text: str, substitutions: dict[str, str]) -> str:
+    for placeholder, value in substitutions.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
 class SmsChannel(Protocol):
@@ -59,9 +93,19 @@ def http_failure(
 
 
 def network_failure(provider: str, error: BaseException) -> SendError:
-    """No answer (refused, reset, timed out): the message may be retried. Only the error's
-    class is shown, as library texts can carry URLs with account ids."""
-    return SendError(f"{provider}: no answer ({type(error).__name__})", permanent=False)
+    """No answer. Refused or unresolvable: the request never left, so it may be retried. Timed
+    out or cut off: the provider may have acted on it, so the outcome is unknown. Only the
+    error's class is shown, as library texts can carry URLs with account ids."""
+    unknown = not _never_sent(error)
+    text = f"{provider}: no answer ({type(error).__name__})"
+    return SendError(text, permanent=False, outcome_unknown=unknown)
+
+
+def _never_sent(error: BaseException) -> bool:
+    reason = getattr(error, "reason", None)  # urllib's URLError wraps the socket error
+    cause = reason if isinstance(reason, BaseException) else error
+    refused = (ConnectionRefusedError, socket.gaierror)
+    return isinstance(cause, refused) or type(error).__name__ in ("ConnectError", "ConnectTimeout")
 
 
 def require(value: str | None, variable: str, channel: str) -> str:

@@ -18,7 +18,7 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from alerts.delivery.channels.base import check_mail_from
+from alerts.delivery.channels.base import BatchRecipient, check_mail_from, substitute
 from alerts.delivery.messages import EmailMessage, SmsMessage
 from alerts.settings import Settings
 
@@ -27,6 +27,7 @@ DEFAULT_MAIL_FROM: str = Settings.model_fields["mail_from"].default
 
 class FileEmailChannel:
     name = "file"
+    batch_size = 500  # files are written one by one; the batch only bounds a claim
 
     def __init__(self, outbox_dir: Path, mail_from: str = DEFAULT_MAIL_FROM) -> None:
         self.folder = Path(outbox_dir) / "email"
@@ -45,6 +46,12 @@ class FileEmailChannel:
         mime = to_mime(message, self.mail_from)
         write_atomic(self.folder / f"{stem}.eml", mime.as_bytes(policy=SMTP))
         return f"{stem}.eml"
+
+    def send_batch(self, message: EmailMessage, recipients: list[BatchRecipient]) -> str:
+        """One .eml per recipient, links substituted as the provider would."""
+        for recipient in recipients:
+            self.send(personalised(message, recipient))
+        return f"{len(recipients)} files"
 
 
 class FileSmsChannel:
@@ -118,3 +125,17 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _pre(text: str) -> str:
     return f"<!doctype html>\n<meta charset=utf-8>\n<pre>{html.escape(text)}</pre>\n"
+
+
+def personalised(message: EmailMessage, recipient: BatchRecipient) -> EmailMessage:
+    """The message one batch recipient receives."""
+    values = recipient.substitutions
+    return EmailMessage(
+        to=recipient.to,
+        subject=substitute(message.subject, values),
+        text=substitute(message.text, values),
+        html=substitute(message.html, values) if message.html is not None else None,
+        headers=tuple(message.headers) + tuple(recipient.headers.items()),
+        category=message.category,
+        reference=recipient.reference,
+    )

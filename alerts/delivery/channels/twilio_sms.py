@@ -6,6 +6,8 @@ recipient opted out, ...) because it is what decides whether to suppress a numbe
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from alerts import __version__
@@ -40,7 +42,7 @@ class TwilioSmsChannel:
             settings.twilio_account_sid,
             secret(settings.twilio_auth_token),
             settings.twilio_base_url,
-            settings.sms_from,
+            settings.twilio_messaging_service_sid or settings.sms_from,
             settings.http_timeout,
             # Delivery receipts (invalid numbers, opt-outs) come back to our webhook.
             status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/twilio",
@@ -64,7 +66,12 @@ class TwilioSmsChannel:
         return _json(response).get("sid") or ""
 
     def _form(self, message: SmsMessage) -> dict[str, str]:
-        form = {"To": message.to, "From": self.sender, "Body": message.body}
+        form = {"To": message.to, "Body": message.body}
+        # A messaging service (MG + 32 hex) picks the sender itself; else From is ours.
+        if re.fullmatch(r"MG[0-9a-fA-F]{32}", self.sender):
+            form["MessagingServiceSid"] = self.sender
+        else:
+            form["From"] = self.sender
         if self.status_callback:
             form["StatusCallback"] = self._callback_url(message.reference)
         return form

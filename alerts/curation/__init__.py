@@ -1,0 +1,1 @@
+"""Alerts written by staff from advisories: their content, targeting and life cycle."""

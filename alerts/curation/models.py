@@ -1,0 +1,41 @@
+"""An alert: what staff wrote (per language), whom it targets, and where it is in its life
+cycle. Issue 6 adds the editor and four-eyes approval; delivery needs only approved ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from alerts.models import Base, JsonType, UtcDateTime
+
+DRAFT, SUBMITTED, APPROVED, SCHEDULED = "draft", "submitted", "approved", "scheduled"
+SENDING, SENT, REJECTED, CANCELLED = "sending", "sent", "rejected", "cancelled"
+STATUSES = (DRAFT, SUBMITTED, APPROVED, SCHEDULED, SENDING, SENT, REJECTED, CANCELLED)
+SENDABLE = (APPROVED, SCHEDULED, SENDING)  # statuses from which messages may go out
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status_tier", "status", "tier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tier: Mapped[str] = mapped_column(String(12))  # urgent | newsletter
+    status: Mapped[str] = mapped_column(String(12), default=DRAFT)
+    # language -> {title, what, affected, actions: [...], urgency}
+    texts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # {families: [...], sectors: [...], regions: [...]}; empty lists mean everyone
+    targeting: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    cves: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    known_exploited: Mapped[bool] = mapped_column(Boolean, default=False)
+    links: Mapped[list[list[str]]] = mapped_column(JsonType, default=list)  # [label, url]
+    # Referral block until the firm directory exists: [{name, website, phone, ...}]
+    firms: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # outbox rows written
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

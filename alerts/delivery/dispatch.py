@@ -1,0 +1,381 @@
+"""The delivery worker: claim outbox rows, compose once per alert and language, hand them
+to the channel (batches of up to 1,000 for SendGrid), and record each outcome.
+
+Several workers may run at once (PostgreSQL). A stop request (SIGTERM) lets the batch in
+flight finish and gives back what was claimed but not handed off, so nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from alerts.compose import PLACEHOLDERS, RecipientLinks, compose_email, compose_sms
+from alerts.curation.content import alert_content, alert_firms
+from alerts.curation.models import SENDING as ALERT_SENDING
+from alerts.curation.models import SENT, Alert
+from alerts.delivery import outbox, receipts
+from alerts.delivery.channels import BatchRecipient, SendError
+from alerts.delivery.messages import EmailMessage, SmsMessage
+from alerts.delivery.models import DELIVERED, PERMANENT, TECHNICAL
+from alerts.delivery.outbox import Claimed
+from alerts.delivery.throttle import Throttle
+from alerts.settings import Settings
+from alerts.store import Database
+from subscribers.links import Links
+from subscribers.models import ACTIVE, Subscriber, Suppression
+from subscribers.suppressions import suppress
+from subscribers.tokens import Signer
+
+log = logging.getLogger(__name__)
+CLAIM_LIMIT = 2_000
+BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What sending needs about a subscriber, read when the message goes out."""
+
+    subscriber_id: int
+    email: str
+    phone: str | None
+    language: str
+    link_key: str
+    sms_optout_code: str
+    sendable_email: bool
+    sendable_sms: bool
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        email_channel,
+        sms_channel,
+        clock: Callable[[], datetime] = utcnow,
+        worker: str | None = None,
+    ):
+        self.database = database
+        self.settings = settings
+        self.email_channel = email_channel
+        self.sms_channel = sms_channel
+        self.clock = clock
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.signer = Signer(settings.signing_key())
+        self.links = Links(settings.public_base_url, self.signer)
+        self.email_throttle = Throttle(settings.email_per_second)
+        self.sms_throttle = Throttle(settings.sms_per_second)
+        self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.stopping = threading.Event()
+        self._composed: dict[tuple, object] = {}
+
+    @classmethod
+    def from_settings(cls, database: Database, settings: Settings) -> Dispatcher:
+        from alerts.delivery.channels import email_channel, sms_channel
+
+        return cls(database, settings, email_channel(settings), sms_channel(settings))
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self, idle_seconds: float = 1.0) -> None:
+        """Until stop(): claim and send; sleep a little when the queue is empty."""
+        while not self.stopping.is_set():
+            if self.run_once() == 0:
+                self.stopping.wait(idle_seconds)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_once(self) -> int:
+        """One claim and its sending; returns the number of rows claimed."""
+        now = self.clock()
+        with self.database.session() as session:
+            outbox.sweep_unknown(session, now, self.lease)
+            claimed = outbox.claim(session, self.worker, CLAIM_LIMIT, now, self.lease)
+        if not claimed:
+            return 0
+        self._send(claimed)
+        self._finish_alerts({row.alert_id for row in claimed if row.alert_id})
+        return len(claimed)
+
+    def drain(self) -> int:
+        """Send until nothing is due (tests, `alerts send --wait`)."""
+        total = 0
+        while (claimed := self.run_once()) > 0:
+            total += claimed
+        return total
+
+    # --- sending ------------------------------------------------------------------------
+
+    def _send(self, claimed: list[Claimed]) -> None:
+        recipients = self._recipients([row.subscriber_id for row in claimed])
+        by_alert: dict[tuple[int | None, str], list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            by_alert[(row.alert_id, row.channel)].append(row)
+        for (alert_id, channel), rows in by_alert.items():
+            if self.stopping.is_set():
+                self._release(rows)
+                continue
+            self._send_group(alert_id, channel, rows, recipients)
+
+    def _send_group(self, alert_id, channel, rows, recipients) -> None:
+        alert = self._alert(alert_id)
+        if alert is None:
+            return self._fail(rows, TECHNICAL, "alert not found")
+        sendable = [row for row in rows if self._may_send(row, recipients)]
+        self._fail(
+            [r for r in rows if r not in sendable],
+            PERMANENT,
+            "not sent: left, paused, suppressed or erased before sending",
+        )
+        if channel == "email":
+            self._send_emails(alert, sendable, recipients)
+        else:
+            self._send_sms(alert, sendable, recipients)
+
+    def _may_send(self, row: Claimed, recipients: dict[int, Recipient]) -> bool:
+        recipient = recipients.get(row.subscriber_id)
+        if recipient is None:
+            return False
+        return recipient.sendable_email if row.channel == "email" else recipient.sendable_sms
+
+    def _send_emails(self, alert, rows: list[Claimed], recipients) -> None:
+        by_language: dict[str, list[Claimed]] = defaultdict(list)
+        for row in rows:
+            by_language[recipients[row.subscriber_id].language].append(row)
+        for language, group in by_language.items():
+            message = self._email(alert, language, recipients[group[0].subscriber_id].email)
+            for chunk in _chunks(group, self.email_channel.batch_size):
+                self._email_batch(message, chunk, recipients)
+
+    def _email_batch(self, message: EmailMessage, rows: list[Claimed], recipients) -> None:
+        simulated = [
+            r for r in rows if receipts.simulated_outcome(recipients[r.subscriber_id].email)
+        ]
+        self._simulate(simulated, recipients, "email")
+        real = [row for row in rows if row not in simulated]
+        if not real:
+            return
+        batch = [self._batch_recipient(row, recipients[row.subscriber_id]) for row in real]
+        self.email_throttle.acquire(len(batch))
+        final = DELIVERED if self.email_channel.name == "file" else outbox.SENDING
+        self._hand_off(real, lambda: self.email_channel.send_batch(message, batch), final)
+
+    def _batch_recipient(self, row: Claimed, recipient: Recipient) -> BatchRecipient:
+        subscriber = recipient.subscriber_id
+        return BatchRecipient(
+            to=recipient.email,
+            substitutions={
+                PLACEHOLDERS.preferences: self.links.preferences(subscriber, recipient.link_key),
+                PLACEHOLDERS.unsubscribe: self.links.unsubscribe(subscriber),
+            },
+            headers=self.links.unsubscribe_headers(subscriber),
+            reference=str(row.id),
+        )
+
+    def _send_sms(self, alert, rows: list[Claimed], recipients) -> None:
+        for row in rows:
+            if self.stopping.is_set():
+                self._release([row])
+                continue
+            recipient = recipients[row.subscriber_id]
+            if receipts.simulated_outcome(recipient.phone or ""):
+                self._simulate([row], recipients, "sms")
+                continue
+            message = self._sms(alert, recipient, row)
+            self.sms_throttle.acquire(1)
+            final = DELIVERED if self.sms_channel.name == "file" else outbox.SENDING
+            self._hand_off([row], lambda m=message: self.sms_channel.send(m), final)
+
+    def _hand_off(self, rows: list[Claimed], send: Callable[[], str], final: str) -> None:
+        """Mark, send, record: the only place a provider is called."""
+        ids = [row.id for row in rows]
+        with self.database.session() as session:
+            outbox.hand_off(session, ids, self.clock())
+        try:
+            provider_id = send()
+        except SendError as error:
+            return self._record_failure(rows, error)
+        with self.database.session() as session:
+            outbox.accepted(session, ids, provider_id, self.clock(), final)
+
+    def _record_failure(self, rows: list[Claimed], error: SendError) -> None:
+        now, ids, text = self.clock(), [row.id for row in rows], str(error)
+        log.warning("send failed for %d message(s): %s", len(rows), text)
+        with self.database.session() as session:
+            if error.outcome_unknown:
+                outbox.outcome_unknown(session, ids, text, now)
+            elif error.permanent:
+                self._permanent(session, rows, text, now)
+            else:
+                retry_at = now + timedelta(seconds=self._backoff(rows, error))
+                limit = self.settings.delivery_max_attempts
+                outbox.failed_temporarily(session, rows, text, retry_at, limit, now)
+
+    def _permanent(self, session, rows: list[Claimed], text: str, now: datetime) -> None:
+        """One recipient refused: the address is bad, suppress it. A whole batch refused: the
+        request was wrong (ours to fix), not every address."""
+        ids = [row.id for row in rows]
+        if len(rows) > 1:
+            return outbox.failed(session, ids, TECHNICAL, text, now)
+        outbox.failed(session, ids, PERMANENT, text, now)
+        recipient = self._recipients([rows[0].subscriber_id]).get(rows[0].subscriber_id)
+        if recipient is not None:
+            address = recipient.email if rows[0].channel == "email" else recipient.phone
+            reason = "hard-bounce" if rows[0].channel == "email" else "invalid-number"
+            suppress(session, self.signer, rows[0].channel, address or "", reason, "delivery", now)
+
+    def _backoff(self, rows: list[Claimed], error: SendError) -> float:
+        attempt = max(row.attempts for row in rows)
+        planned = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
+        return max(planned, error.retry_after or 0)
+
+    def _simulate(self, rows: list[Claimed], recipients, channel: str) -> None:
+        if not rows:
+            return
+        now = self.clock()
+        with self.database.session() as session:
+            outbox.accepted(session, [row.id for row in rows], "simulator", now)
+            for row in rows:
+                recipient = recipients[row.subscriber_id]
+                address = recipient.email if channel == "email" else recipient.phone or ""
+                receipts.simulate(session, channel, row.id, address, now)
+
+    def _release(self, rows: list[Claimed]) -> None:
+        with self.database.session() as session:
+            outbox.release(session, [row.id for row in rows], self.clock())
+
+    def _fail(self, rows: list[Claimed], status: str, text: str) -> None:
+        if rows:
+            with self.database.session() as session:
+                outbox.failed(session, [row.id for row in rows], status, text, self.clock())
+
+    # --- content ------------------------------------------------------------------------
+
+    def _alert(self, alert_id: int | None) -> Alert | None:
+        return _load_alert(self.database, alert_id) if alert_id else None
+
+    def _email(self, alert: Alert, language: str, first_address: str) -> EmailMessage:
+        """Composed once per alert version and language, whatever the number of recipients."""
+        key = (alert.id, alert.updated_at, language)
+        if key not in self._composed:
+            if len(self._composed) > 64:
+                self._composed.clear()
+            content = alert_content(alert, self.settings.public_base_url)
+            self._composed[key] = compose_email(content, language, PLACEHOLDERS, alert_firms(alert))
+        composed = self._composed[key]
+        return EmailMessage(
+            to=first_address,
+            subject=composed.subject,
+            text=composed.text,
+            html=composed.html,
+            category=f"alert-{alert.tier}",
+        )
+
+    def _sms(self, alert: Alert, recipient: Recipient, row: Claimed) -> SmsMessage:
+        links = RecipientLinks(
+            preferences=self.links.preferences(recipient.subscriber_id, recipient.link_key),
+            unsubscribe=self.links.unsubscribe(recipient.subscriber_id, "sms"),
+            sms_optout=self.links.sms_optout(recipient.sms_optout_code),
+        )
+        content = alert_content(alert, self.settings.public_base_url)
+        composed = compose_sms(content, recipient.language, links)
+        return SmsMessage(
+            to=recipient.phone or "", body=composed.text, reference=f"outbox-{row.id}"
+        )
+
+    def _recipients(self, subscriber_ids: Iterable[int | None]) -> dict[int, Recipient]:
+        ids = sorted({i for i in subscriber_ids if i is not None})
+        found: dict[int, Recipient] = {}
+        with self.database.session() as session:
+            for chunk in _chunks(ids, 5_000):
+                found.update(_read_recipients(session, chunk))
+        return found
+
+    def _finish_alerts(self, alert_ids: set[int]) -> None:
+        """An alert is sent when none of its rows can still go out."""
+        with self.database.session() as session:
+            for alert_id in alert_ids:
+                alert = session.get(Alert, alert_id)
+                if (
+                    alert
+                    and alert.status == ALERT_SENDING
+                    and not outbox.unfinished(session, alert_id)
+                ):
+                    alert.status, alert.sent_at = SENT, self.clock()
+
+
+def _read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
+    email_block = select(Suppression.address_key).where(
+        Suppression.channel == "email", Suppression.lifted.is_(False)
+    )
+    sms_block = select(Suppression.address_key).where(
+        Suppression.channel == "sms", Suppression.lifted.is_(False)
+    )
+    query = select(
+        Subscriber.id,
+        Subscriber.email,
+        Subscriber.phone,
+        Subscriber.language,
+        Subscriber.link_key,
+        Subscriber.sms_optout_code,
+        Subscriber.status,
+        Subscriber.urgent_email,
+        Subscriber.newsletter,
+        Subscriber.urgent_sms & Subscriber.phone_confirmed_at.is_not(None),
+        Subscriber.email_key.in_(email_block),
+        Subscriber.phone_key.in_(sms_block),
+    ).where(Subscriber.id.in_(ids))
+    found = {}
+    for row in session.execute(query):
+        (
+            id_,
+            email,
+            phone,
+            language,
+            key,
+            code,
+            status,
+            urgent_email,
+            newsletter,
+            sms_ok,
+            email_blocked,
+            sms_blocked,
+        ) = row
+        active = status == ACTIVE
+        found[id_] = Recipient(
+            id_,
+            email,
+            phone,
+            language,
+            key,
+            code,
+            sendable_email=active and not email_blocked and (urgent_email or newsletter != "none"),
+            sendable_sms=bool(active and sms_ok and not sms_blocked),
+        )
+    return found
+
+
+def _load_alert(database: Database, alert_id: int) -> Alert | None:
+    with database.session() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is not None:
+            session.expunge(alert)
+        return alert
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,74 @@
+"""The outbox: one row per (alert or newsletter issue, subscriber, channel), written before
+anything is sent, and the provider receipts that tell what became of each message.
+
+A row holds no address and no language: the dispatcher reads both from the subscriber when
+it sends (their choice at that moment), so an erased subscriber's rows keep only anonymous
+counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from alerts.models import Base, JsonType, UtcDateTime
+
+# One status vocabulary (STYLE.md practice 9).
+CREATED, SENDING, DELIVERED = "created", "sending", "delivered"
+TEMPORARY, PERMANENT, TECHNICAL = "temporary-failure", "permanent-failure", "technical-failure"
+STATUSES = (CREATED, SENDING, DELIVERED, TEMPORARY, PERMANENT, TECHNICAL)
+URGENT, NEWSLETTER = 0, 1  # priority: lower goes first
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite rowids are 64-bit already
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "priority", "next_attempt_at"),
+        Index("ix_outbox_alert_status", "alert_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # alert:12:345:email
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    kind: Mapped[str] = mapped_column(String(12))  # alert | newsletter
+    priority: Mapped[int] = mapped_column(Integer, default=URGENT)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # newsletter items
+    status: Mapped[str] = mapped_column(String(20), default=CREATED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(60))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set (and committed) just before the provider request: a row claimed but never handed
+    # off can be sent again safely; one handed off without an answer cannot.
+    handed_off_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the provider accepted it
+    outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeliveryEvent(Base):
+    """A provider receipt, kept once (deduplicated on the provider's event id)."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="SET NULL"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str | None] = mapped_column(String(20))  # what it mapped to, if anything
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,84 @@
+"""Sending an approved alert: fan-out to the outbox (who gets it, on which channel), after
+which the delivery workers take over. Subscribers who take no urgent email read an urgent
+alert in their next newsletter instead; that happens when the newsletter is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from alerts.curation.models import SENDABLE, SENDING, Alert
+from alerts.delivery import outbox
+from alerts.delivery.models import NEWSLETTER, URGENT
+from alerts.relevance.catalogue import Catalogue
+from alerts.store import Database
+from subscribers.audience import AudienceIndex, Targeting, targeting_for
+from subscribers.directory import load_index
+
+IMMEDIATE = ("email", "sms")  # channels with an outbox row now; "newsletter" waits
+
+
+class SendRefused(Exception):
+    """The alert does not exist or is not approved."""
+
+
+@dataclass(frozen=True)
+class FanOut:
+    alert_id: int
+    audience: dict[str, int]  # channel -> recipients (newsletter included, for the record)
+    written: int  # outbox rows created now (0 when they existed already, or in a dry run)
+
+
+def send_alert(
+    database: Database,
+    catalogue: Catalogue,
+    alert_id: int,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> FanOut:
+    """Write the outbox rows of an approved alert (idempotent), or count them (dry run)."""
+    now = now or datetime.now(UTC)
+    with database.session() as session:
+        alert = _sendable(session, alert_id)
+        targeting = alert_targeting(alert, catalogue)
+        index = load_index(session) if targeting else AudienceIndex()
+        audience = index.count(targeting) if targeting else {}
+        if dry_run:
+            return FanOut(alert_id, audience, 0)
+        priority = URGENT if alert.tier == "urgent" else NEWSLETTER
+        recipients = _immediate(index, targeting) if targeting else iter(())
+        written = outbox.enqueue(session, alert.id, recipients, priority, now)
+        alert.status, alert.fanned_out_at = SENDING, alert.fanned_out_at or now
+    return FanOut(alert_id, audience, written)
+
+
+def alert_targeting(alert: Alert, catalogue: Catalogue) -> Targeting | None:
+    """Staff targeting: no product families means everyone (within the sectors and regions
+    chosen); otherwise the relevance rules (targeting_for) decide, None meaning nobody."""
+    wanted = alert.targeting or {}
+    if not wanted.get("families"):
+        sectors, regions = wanted.get("sectors") or (), wanted.get("regions") or ()
+        return Targeting(alert.tier, sectors=frozenset(sectors), regions=frozenset(regions))
+    return targeting_for(
+        alert.tier,
+        wanted.get("families") or (),
+        catalogue,
+        sectors=wanted.get("sectors") or (),
+        regions=wanted.get("regions") or (),
+    )
+
+
+def _sendable(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise SendRefused(f"no alert {alert_id}")
+    if alert.status not in SENDABLE:
+        raise SendRefused(f"alert {alert_id} is {alert.status}: only approved alerts are sent")
+    return alert
+
+
+def _immediate(index: AudienceIndex, targeting: Targeting) -> Iterator[tuple[int, str]]:
+    return ((sid, ch) for sid, ch in index.recipients(targeting) if ch in IMMEDIATE)
