@@ -105,8 +105,13 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(
         5, ge=1, le=50, description="Tries of a message failing temporarily, then technical-failure"
     )
+    receipt_grace_seconds: int = Field(
+        3600,
+        ge=1,
+        description="An unknown outcome with no provider receipt after this long is sent again",
+    )
     delivery_lease_seconds: int = Field(
-        300, ge=10, description="A claimed message not handed off in this time is claimed again"
+        300, ge=1, description="A claimed message not handed off in this time is claimed again"
     )
     sendgrid_webhook_public_key: str = Field(
         "",

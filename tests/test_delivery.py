@@ -12,6 +12,7 @@ from sqlalchemy import select
 from alerts.curation.models import DRAFT, SENT, Alert
 from alerts.delivery.dispatch import Dispatcher
 from alerts.delivery.models import OutboxMessage
+from alerts.delivery.receipts import Receipt, apply_events
 from alerts.delivery.service import SendRefused, send_alert
 from alerts.relevance.service import default_catalogue
 from subscribers.models import Subscriber, Suppression
@@ -149,7 +150,7 @@ def test_unknown_outcome_is_recorded_and_never_resent(env, fault):
     rows = _rows(database)
     assert {row.status for row in rows} == {"technical-failure"}
     assert all(row.outcome_unknown for row in rows)
-    clock.now += timedelta(days=1)
+    clock.now += timedelta(seconds=settings.receipt_grace_seconds - 60)  # a receipt may come
     assert dispatcher.run_once() == 0 and recipients(sendgrid) == []
 
 
@@ -262,3 +263,34 @@ def test_stopping_gives_back_what_was_not_handed_off(env):
     rows = _rows(database)
     assert {row.status for row in rows} == {"created"} and {row.attempts for row in rows} == {0}
     assert sendgrid.hits == 0
+
+
+def test_unknown_outcome_without_receipt_is_sent_once_more_after_the_grace(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 2)
+    _send(database, add_alert(database))
+    sendgrid.fail(hang(5))  # the provider never saw it complete: no receipt will come
+    dispatcher.run_once()
+    clock.now += timedelta(seconds=settings.receipt_grace_seconds + 1)
+    dispatcher.drain()
+    rows = _rows(database)
+    assert {row.status for row in rows} == {"sending"} and all(r.resent_after_unknown for r in rows)
+    clock.now += timedelta(days=1)
+    dispatcher.drain()
+    assert len(recipients(sendgrid)) == 2  # once more, and only once
+
+
+def test_unknown_outcome_explained_by_a_receipt_is_not_resent(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 1)
+    _send(database, add_alert(database))
+    sendgrid.fail(hang(5))
+    dispatcher.run_once()
+    (row,) = _rows(database)
+    with database.session() as session:
+        apply_events(session, "sendgrid", [Receipt("ev-1", row.id, "processed", {})], clock.now)
+    clock.now += timedelta(seconds=settings.receipt_grace_seconds + 1)
+    dispatcher.drain()
+    (row,) = _rows(database)
+    assert row.status == "sending" and not row.outcome_unknown and not row.resent_after_unknown
+    assert recipients(sendgrid) == []

@@ -78,6 +78,7 @@ class Dispatcher:
         self.email_throttle = Throttle(settings.email_per_second)
         self.sms_throttle = Throttle(settings.sms_per_second)
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.receipt_grace = timedelta(seconds=settings.receipt_grace_seconds)
         self.stopping = threading.Event()
         self._composed: dict[tuple, object] = {}
 
@@ -103,6 +104,7 @@ class Dispatcher:
         now = self.clock()
         with self.database.session() as session:
             outbox.sweep_unknown(session, now, self.lease)
+            outbox.resend_unheard(session, now, self.receipt_grace)
             claimed = outbox.claim(session, self.worker, CLAIM_LIMIT, now, self.lease)
         if not claimed:
             return 0

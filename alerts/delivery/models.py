@@ -52,6 +52,10 @@ class OutboxMessage(Base):
     handed_off_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the provider accepted it
     outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An unknown outcome with no provider receipt after the grace period was sent once more.
+    resent_after_unknown: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -18,7 +18,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from alerts.delivery.models import CREATED, SENDING, TECHNICAL, TEMPORARY, OutboxMessage
+from alerts.delivery.models import (
+    CREATED,
+    SENDING,
+    TECHNICAL,
+    TEMPORARY,
+    DeliveryEvent,
+    OutboxMessage,
+)
 
 INSERT_BATCH = 5_000
 
@@ -217,19 +224,50 @@ def release(session: Session, ids: list[int], now: datetime) -> None:
 
 
 def sweep_unknown(session: Session, now: datetime, lease: timedelta) -> int:
-    """Rows handed off by a worker that died before hearing back: outcome unknown."""
+    """Rows handed off by a worker that died before hearing back. A provider receipt for
+    one proves it was accepted; the others have an unknown outcome."""
+    stale = and_(
+        OutboxMessage.status == SENDING,
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.handed_off_at < now - lease,
+    )
+    heard = OutboxMessage.id.in_(select(DeliveryEvent.outbox_id))
+    _update(session, and_(stale, heard), sent_at=now, updated_at=now)
     statement = (
         update(OutboxMessage)
-        .where(
-            OutboxMessage.status == SENDING,
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.handed_off_at < now - lease,
-        )
+        .where(stale)
         .values(
             status=TECHNICAL,
             outcome_unknown=True,
             updated_at=now,
             last_error="worker stopped while the provider request was in flight",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount or 0
+
+
+def resend_unheard(session: Session, now: datetime, grace: timedelta) -> int:
+    """Unknown outcomes that no provider receipt explained within `grace`: the provider never
+    took them (it reports every accepted message), so they go once more — once only."""
+    heard = select(DeliveryEvent.outbox_id).where(DeliveryEvent.outbox_id.is_not(None))
+    statement = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.outcome_unknown.is_(True),
+            OutboxMessage.resent_after_unknown.is_(False),
+            OutboxMessage.status == TECHNICAL,
+            OutboxMessage.handed_off_at < now - grace,
+            OutboxMessage.id.not_in(heard),
+        )
+        .values(
+            status=TEMPORARY,
+            outcome_unknown=False,
+            resent_after_unknown=True,
+            handed_off_at=None,
+            next_attempt_at=now,
+            updated_at=now,
+            last_error="no provider receipt after an unknown outcome: sent once more",
         )
         .execution_options(synchronize_session=False)
     )

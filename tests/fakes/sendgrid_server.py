@@ -15,6 +15,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,6 +57,8 @@ class ProviderServer:
     def __init__(self) -> None:
         self.script: list[Reply] = []
         self.accepted: list[Received] = []
+        self.latency = 0.0  # seconds before answering every request (a slow provider)
+        self.arrived = 0  # requests received, counted before the latency
         self.hits = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -104,6 +107,9 @@ class ProviderServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                server.arrived += 1
+                if server.latency:
+                    time.sleep(server.latency)
                 reply = server._next(self.path, headers, body)
                 if reply.hang or reply.reset:
                     self._drop(reply)

@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("handed_off_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", alerts.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("outcome_unknown", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("resent_after_unknown", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("provider_id", sa.String(length=100), nullable=True),
         sa.Column("last_error", sa.String(length=300), nullable=True),
         sa.Column("created_at", alerts.models.UtcDateTime(timezone=True), nullable=False),
