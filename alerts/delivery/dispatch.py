@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alerts.compose import PLACEHOLDERS, RecipientLinks, compose_email, compose_sms
+from alerts.compose import (
+    PLACEHOLDERS,
+    RecipientLinks,
+    compose_email,
+    compose_newsletter,
+    compose_sms,
+)
 from alerts.curation.content import alert_content, alert_firms
 from alerts.curation.models import SENDING as ALERT_SENDING
 from alerts.curation.models import SENT, Alert
@@ -123,14 +129,16 @@ class Dispatcher:
 
     def _send(self, claimed: list[Claimed]) -> None:
         recipients = self._recipients([row.subscriber_id for row in claimed])
-        by_alert: dict[tuple[int | None, str], list[Claimed]] = defaultdict(list)
+        groups: dict[tuple, list[Claimed]] = defaultdict(list)
         for row in claimed:
-            by_alert[(row.alert_id, row.channel)].append(row)
-        for (alert_id, channel), rows in by_alert.items():
+            groups[_group_key(row)].append(row)
+        for key, rows in groups.items():
             if self.stopping.is_set():
                 self._release(rows)
-                continue
-            self._send_group(alert_id, channel, rows, recipients)
+            elif key[0] == "newsletter":
+                self._send_newsletter(key[1], rows, recipients)
+            else:
+                self._send_group(key[0], key[1], rows, recipients)
 
     def _send_group(self, alert_id, channel, rows, recipients) -> None:
         alert = self._alert(alert_id)
@@ -146,6 +154,40 @@ class Dispatcher:
             self._send_emails(alert, sendable, recipients)
         else:
             self._send_sms(alert, sendable, recipients)
+
+    def _send_newsletter(self, alert_ids: tuple[int, ...], rows, recipients) -> None:
+        """One issue content per (set of alerts, language), sent in batches like an alert."""
+        sendable = [row for row in rows if self._may_send(row, recipients)]
+        self._fail(
+            [r for r in rows if r not in sendable],
+            PERMANENT,
+            "not sent: left, paused, suppressed or erased before sending",
+        )
+        alerts = [a for a in (self._alert(i) for i in alert_ids) if a is not None]
+        by_language: dict[str, list[Claimed]] = defaultdict(list)
+        for row in sendable:
+            by_language[recipients[row.subscriber_id].language].append(row)
+        for language, group in by_language.items():
+            message = self._newsletter(alerts, language, recipients[group[0].subscriber_id].email)
+            if message is None:
+                self._fail(group, TECHNICAL, "empty newsletter: its alerts are gone")
+                continue
+            for chunk in _chunks(group, self.email_channel.batch_size):
+                self._email_batch(message, chunk, recipients)
+
+    def _newsletter(self, alerts: list[Alert], language: str, first: str) -> EmailMessage | None:
+        base = self.settings.public_base_url
+        items = [alert_content(alert, base) for alert in alerts]
+        composed = compose_newsletter(items, language, PLACEHOLDERS)
+        if composed is None:
+            return None
+        return EmailMessage(
+            to=first,
+            subject=composed.subject,
+            text=composed.text,
+            html=composed.html,
+            category="newsletter",
+        )
 
     def _may_send(self, row: Claimed, recipients: dict[int, Recipient]) -> bool:
         recipient = recipients.get(row.subscriber_id)
@@ -317,6 +359,13 @@ class Dispatcher:
                     and not outbox.unfinished(session, alert_id)
                 ):
                     alert.status, alert.sent_at = SENT, self.clock()
+
+
+def _group_key(row: Claimed) -> tuple:
+    """Rows sent with one composed content: an alert's channel, or a newsletter's items."""
+    if row.kind == "newsletter":
+        return ("newsletter", tuple(row.payload.get("alerts") or ()))
+    return (row.alert_id, row.channel)
 
 
 def _read_recipients(session, ids: list[int]) -> dict[int, Recipient]:

@@ -68,6 +68,14 @@ def enqueue(
     return written
 
 
+def enqueue_rows(session: Session, rows: list[dict]) -> int:
+    """Prepared rows (newsletter issues), insert-or-ignore on their keys."""
+    written = 0
+    for start in range(0, len(rows), INSERT_BATCH):
+        written += _insert(session, rows[start : start + INSERT_BATCH])
+    return written
+
+
 def _row(alert_id: int, subscriber_id: int, channel: str, priority: int, now: datetime) -> dict:
     return {
         "key": message_key(alert_id, subscriber_id, channel),

@@ -22,6 +22,7 @@ from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
 from alerts.store import Database
 from alerts.web.headers import SecurityHeaders
+from alerts.web.public import router as public_pages
 from alerts.web.webhooks import router as webhook_routes
 from subscribers.service import Subscriptions
 from subscribers.web import router as subscriber_pages
@@ -41,6 +42,8 @@ def create_app(
     app.state.subscriptions = subscriptions or Subscriptions.from_settings(database, settings)
     app.include_router(subscriber_pages)
     app.include_router(webhook_routes)
+    app.include_router(public_pages)
+    app.state.database = database
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
 
     @app.get("/healthz")
