@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
+from alerts.delivery.dispatch import Dispatcher
+from alerts.delivery.newsletter import queue_newsletters
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
-from alerts.relevance.service import sweep
+from alerts.relevance.service import default_catalogue, sweep
 from alerts.settings import Settings
 from alerts.store import Database
 from alerts.web.app import create_app
@@ -49,14 +54,33 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
+    _add_newsletter_jobs(scheduler, poller.database)
     scheduler.start()
     scheduler.modify_job("poll-due", next_run_time=_soon())
     return scheduler
 
 
-def _soon():
-    from datetime import UTC, datetime, timedelta
+def _add_newsletter_jobs(scheduler: BackgroundScheduler, database: Database) -> None:
+    """Issues are queued at 07:00 Brussels time (daily; weekly on Mondays); the delivery
+    workers send them like any other message."""
 
+    def queue(frequency: str) -> None:
+        counts = queue_newsletters(database, default_catalogue(), frequency, datetime.now(UTC))
+        log.info("%s newsletter: %s", frequency, counts)
+
+    for frequency, days in (("daily", "*"), ("weekly", "mon")):
+        scheduler.add_job(
+            queue,
+            CronTrigger(day_of_week=days, hour=7, timezone="Europe/Brussels"),
+            args=[frequency],
+            id=f"newsletter-{frequency}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+        )
+
+
+def _soon():
     return datetime.now(UTC) + timedelta(seconds=2)
 
 
@@ -64,6 +88,9 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
     log.info("settings: %s", settings.masked())
     poller = Poller(database, settings, registry)
     scheduler = start_scheduler(poller)
+    dispatcher = Dispatcher.from_settings(database, settings)
+    sender = threading.Thread(target=dispatcher.run, name="delivery", daemon=True)
+    sender.start()  # `alerts worker` adds more; they share the outbox
     app = create_app(settings, database)
     log.info("web app on http://%s:%s", settings.host, settings.port)
     try:
@@ -76,6 +103,8 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
             forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
+        dispatcher.stop()  # the batch in flight finishes; unsent claims are given back
+        sender.join(timeout=60)
         scheduler.shutdown(wait=True)
         poller.close()
         database.dispose()

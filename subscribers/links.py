@@ -22,21 +22,21 @@ class Links:
         return f"{self.base}/preferences/{self.preferences_token(subscriber_id, link_key)}"
 
     def preferences_token(self, subscriber_id: int, link_key: str) -> str:
-        return self.signer.dumps(tokens.PREFERENCES, [subscriber_id, link_key])
+        return self.signer.seal(tokens.PREFERENCES, str(subscriber_id), link_key)
 
     def data(self, subscriber_id: int, link_key: str) -> str:
         return f"{self.base}/my-data/{self.signer.dumps(tokens.DATA, [subscriber_id, link_key])}"
 
     def unsubscribe(self, subscriber_id: int, channel: str = "all") -> str:
-        token = self.signer.dumps(tokens.UNSUBSCRIBE, [subscriber_id, channel])
+        token = self.signer.seal(tokens.UNSUBSCRIBE, str(subscriber_id), channel)
         return f"{self.base}/unsubscribe/{token}"
 
     def sms_optout(self, code: str) -> str:
         return f"{self.base}/s/{code}"
 
-    def unsubscribe_headers(self, subscriber_id: int) -> dict[str, str]:
+    def unsubscribe_headers(self, subscriber_id: int, url: str | None = None) -> dict[str, str]:
         """RFC 8058 one-click unsubscribe: a POST to the link unsubscribes at once."""
         return {
-            "List-Unsubscribe": f"<{self.unsubscribe(subscriber_id)}>",
+            "List-Unsubscribe": f"<{url or self.unsubscribe(subscriber_id)}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }

@@ -183,7 +183,8 @@ class Subscriptions:
     def subscriber_for(self, preferences_token: str) -> int:
         """The subscriber a preference link belongs to. Links sit in every message and do
         not expire; an address change or erasure makes the old ones useless."""
-        return self._keyed(tokens.PREFERENCES, preferences_token)
+        subscriber_id, link_key = self._sealed(tokens.PREFERENCES, preferences_token)
+        return self._with_key(subscriber_id, link_key)
 
     def preferences_token(self, subscriber_id: int) -> str:
         with self.database.session() as session:
@@ -235,10 +236,9 @@ class Subscriptions:
     def unsubscribe(self, token: str, origin: Origin) -> tuple[int | None, str]:
         """The link in List-Unsubscribe (RFC 8058): no login, no cookie, no second click.
         An erased subscriber is unsubscribed already: that is a success, not an error."""
-        payload = self._load(tokens.UNSUBSCRIBE, token)
-        if len(payload) != 2 or payload[1] not in ("all", "email", "sms"):
+        subscriber_id, channel = self._sealed(tokens.UNSUBSCRIBE, token)
+        if channel not in ("all", "email", "sms"):
             raise TokenError("this link is not valid")
-        subscriber_id, channel = payload
         try:
             self.leave(subscriber_id, channel, origin)
         except TokenError:
@@ -325,13 +325,23 @@ class Subscriptions:
         return payload
 
     def _keyed(self, purpose: str, token: str, max_age: float | None = None) -> int:
-        """The subscriber of a link that carries their current link key."""
+        """The subscriber of a signed, expiring link that carries their current link key."""
         payload = self._load(purpose, token, max_age)
         if len(payload) != 2 or not isinstance(payload[1], str):
             raise TokenError("this link is not valid")
+        return self._with_key(payload[0], payload[1])
+
+    def _sealed(self, purpose: str, token: str) -> tuple[int, str]:
+        """(subscriber id, second part) of a permanent link."""
+        parts = self.signer.unseal(purpose, token)
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise TokenError("this link is not valid")
+        return int(parts[0]), parts[1]
+
+    def _with_key(self, subscriber_id: int, link_key: str) -> int:
         with self.database.session() as session:
-            subscriber = self._get(session, payload[0])
-            if not hmac.compare_digest(subscriber.link_key, payload[1]):
+            subscriber = self._get(session, subscriber_id)
+            if not hmac.compare_digest(subscriber.link_key, link_key):
                 raise TokenError("this link is no longer valid")
             return subscriber.id
 

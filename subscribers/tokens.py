@@ -7,6 +7,7 @@ storing it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -46,6 +47,23 @@ class Signer:
             raise TokenExpired("this link has expired") from None
         except BadSignature:
             raise TokenError("this link is not valid") from None
+
+    def seal(self, purpose: str, *parts: str) -> str:
+        """A compact, permanent link token "part.part.mac" for links that sit in every
+        message (preferences, unsubscribe): an HMAC, 2 µs instead of itsdangerous' 70 µs,
+        which matters when a fan-out writes two links for each of a million subscribers."""
+        body = ".".join(parts)
+        return f"{body}.{self._mac(purpose, body)}"
+
+    def unseal(self, purpose: str, token: str) -> list[str]:
+        body, _, mac = token[:300].rpartition(".")
+        if not body or not hmac.compare_digest(mac, self._mac(purpose, body)):
+            raise TokenError("this link is not valid")
+        return body.split(".")
+
+    def _mac(self, purpose: str, body: str) -> str:
+        digest = hmac.digest(self._secret, f"{purpose}:{body}".encode(), "sha256")
+        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def key(self, kind: str, value: str) -> str:
         """A stable, non-reversible key for an address ("email", "sms", "ip", ...)."""

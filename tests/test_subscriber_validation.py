@@ -146,3 +146,14 @@ def test_language_negotiation(header, expected):
 )
 def test_rate_limits_count_an_ipv6_client_per_64(address, block):
     assert _client_block(address) == block
+
+
+def test_sealed_links_are_compact_and_tamper_proof():
+    signer = Signer("k" * 32)
+    token = signer.seal("preferences", "42", "abcDEF-_123")
+    assert signer.unseal("preferences", token) == ["42", "abcDEF-_123"] and len(token) < 50
+    for forged in (token.replace("42", "43", 1), token[:-1] + "A", "42.abc", ""):
+        with pytest.raises(TokenError):
+            signer.unseal("preferences", forged)
+    with pytest.raises(TokenError):
+        signer.unseal("unsubscribe", token)  # another purpose

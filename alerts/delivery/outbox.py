@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -55,17 +55,22 @@ def enqueue(
     now: datetime,
 ) -> int:
     """Write one row per (subscriber, channel), in batches; rows that exist already are
-    left alone (insert-or-ignore on the key), so a repeated fan-out is harmless."""
-    written = 0
+    left alone (insert-or-ignore on the key), so a repeated fan-out is harmless. Returns
+    the rows written."""
+    before = _alert_rows(session, alert_id)
     batch: list[dict] = []
     for subscriber_id, channel in recipients:
         batch.append(_row(alert_id, subscriber_id, channel, priority, now))
         if len(batch) == INSERT_BATCH:
-            written += _insert(session, batch)
+            _insert_only(session, batch)
             batch = []
     if batch:
-        written += _insert(session, batch)
-    return written
+        _insert_only(session, batch)
+    return _alert_rows(session, alert_id) - before
+
+
+def _alert_rows(session: Session, alert_id: int) -> int:
+    return session.scalar(select(func.count()).where(OutboxMessage.alert_id == alert_id)) or 0
 
 
 def enqueue_rows(session: Session, rows: list[dict]) -> int:
@@ -96,11 +101,15 @@ def _row(alert_id: int, subscriber_id: int, channel: str, priority: int, now: da
 
 def _insert(session: Session, rows: list[dict]) -> int:
     """Rows written (drivers give no row count for executemany: count the batch's keys)."""
+    before = _present(session, rows)
+    _insert_only(session, rows)
+    return _present(session, rows) - before
+
+
+def _insert_only(session: Session, rows: list[dict]) -> None:
     insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
-    before = _present(session, rows)
     session.execute(statement, rows)
-    return _present(session, rows) - before
 
 
 def _present(session: Session, rows: list[dict]) -> int:
@@ -129,7 +138,7 @@ def claim(
         .returning(*_CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    rows = [Claimed(*row) for row in session.execute(statement)]
+    rows = [Claimed(*row) for row in session.connection().execute(statement)]
     return sorted(rows, key=lambda row: row.id)
 
 
@@ -168,17 +177,15 @@ def accepted(
 ) -> None:
     """The provider took them (`final` is delivered for channels that deliver at once). The
     status changes only on rows still 'sending': a receipt may have been quicker."""
-    values = {"sent_at": now, "provider_id": provider_id[:100] or None, "updated_at": now}
     for chunk in _chunks(ids, 5_000):
         _update(
             session,
-            and_(OutboxMessage.id.in_(chunk), OutboxMessage.status == SENDING),
-            status=final,
+            OutboxMessage.id.in_(chunk),
+            status=case((OutboxMessage.status == SENDING, final), else_=OutboxMessage.status),
+            sent_at=func.coalesce(OutboxMessage.sent_at, now),
+            provider_id=provider_id[:100] or None,
             last_error=None,
-            **values,
-        )
-        _update(
-            session, and_(OutboxMessage.id.in_(chunk), OutboxMessage.sent_at.is_(None)), **values
+            updated_at=now,
         )
 
 
@@ -309,7 +316,7 @@ def _set(session: Session, ids: list[int], **values) -> None:
 
 
 def _update(session: Session, condition, **values) -> None:
-    session.execute(
+    session.connection().execute(
         update(OutboxMessage)
         .where(condition)
         .values(**values)

@@ -360,7 +360,9 @@ def simulated_outcome(address: str) -> str | None:
     text = address.strip() if isinstance(address, str) else ""
     if text in SIMULATED_NUMBERS:
         return SIMULATED_NUMBERS[text]
-    return SIMULATED_EMAILS.get(parseaddr(text)[1].lower()) if "@" in text else None
+    if SIMULATOR_DOMAIN not in text.lower():  # the common case, checked cheaply
+        return None
+    return SIMULATED_EMAILS.get(parseaddr(text)[1].lower())
 
 
 def simulate(

@@ -217,3 +217,40 @@ def recipients(server: ProviderServer) -> list[tuple[str, str]]:
             reference = (item.get("custom_args") or {}).get("outbox_id", "")
             found.extend((to["email"], reference) for to in item["to"])
     return found
+
+
+class CountingSendGridServer(SendGridServer):
+    """For benchmarks: validates every request like the fake above but keeps only counts
+    (a million stored payloads would weigh on the measurement). POST /stats reads them."""
+
+    def __init__(self, api_key: str = "SG.test-key") -> None:
+        super().__init__(api_key)
+        self.requests = 0
+        self.personalizations = 0
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if path.endswith("/stats"):
+            return Reply(
+                200, body={"requests": self.requests, "personalizations": self.personalizations}
+            )
+        reply = super().answer(path, headers, body)
+        if reply.status == 202:
+            received = self.accepted.pop()
+            with self._lock:
+                self.requests += 1
+                self.personalizations += len(received.body["personalizations"])
+        return reply
+
+
+def main() -> None:
+    """`python -m tests.fakes.sendgrid_server`: a counting fake on 127.0.0.1; prints its
+    base address, serves until stdin closes."""
+    import sys
+
+    with CountingSendGridServer(sys.argv[1] if len(sys.argv) > 1 else "SG.test-key") as server:
+        print(server.base, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Fan-out: one urgent alert to N confirmed subscribers, from "approved" to "every request
+accepted" by a SendGrid-compatible fake on 127.0.0.1 (another process, counting only), and
+the same number of pre-built requests sent straight to the fake: the wire limit.
+
+    python -m bench.fanout --n 100000 [--db postgresql+psycopg://postgres@127.0.0.1/bench]
+
+Subscribers are created before the clock starts. One JSON line: the common keys plus db,
+workers, wire_seconds and ratio (fan-out seconds / wire seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import insert
+
+from alerts.compose import PLACEHOLDERS, compose_email
+from alerts.curation.content import alert_content
+from alerts.curation.models import APPROVED, Alert
+from alerts.delivery.channels import BatchRecipient, SendGridChannel
+from alerts.delivery.channels.sendgrid_email import batch_payload
+from alerts.delivery.dispatch import Dispatcher
+from alerts.delivery.messages import EmailMessage
+from alerts.delivery.service import send_alert
+from alerts.relevance.service import default_catalogue
+from alerts.settings import load_settings
+from alerts.store import Database
+from bench.common import emit, progress
+from subscribers.models import Subscriber
+from subscribers.tokens import Signer
+
+KEY = "SG.bench-key"
+SECRET = "bench-signing-key-0123456789abcdef"
+TEXT = {
+    "title": "FortiGate SSL-VPN flaw exploited",
+    "what": "Attackers take over FortiGate firewalls through a flaw in the SSL-VPN.",
+    "affected": "Businesses with a Fortinet FortiGate firewall.",
+    "actions": ["Update FortiOS today.", "Check the logs for unknown VPN logins."],
+    "urgency": "Act today",
+}
+
+
+def start_fake() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.sendgrid_server", KEY],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return process, process.stdout.readline().strip()
+
+
+def accepted(channel: SendGridChannel) -> int:
+    """Personalizations the fake has accepted so far."""
+    import json
+
+    response = channel._client.client._("stats").post(request_body={}, timeout=10)
+    return json.loads(response.body)["personalizations"]
+
+
+def fill(database: Database, n: int, now: datetime) -> None:
+    signer = Signer(SECRET)
+    with database.session() as session:
+        for start in range(0, n, 10_000):
+            rows = [
+                _subscriber(signer, number, now) for number in range(start, min(n, start + 10_000))
+            ]
+            session.execute(insert(Subscriber), rows)
+
+
+def _subscriber(signer: Signer, number: int, now: datetime) -> dict:
+    email = f"owner{number}@shop{number % 997}.example"
+    return {
+        "status": "active",
+        "organisation": f"Shop {number}",
+        "email": email,
+        "email_key": signer.key("email", email),
+        "language": ("nl", "fr", "en", "de")[number % 4],
+        "region": "BE-VAN",
+        "sector": "retail",
+        "size_band": "2-9",
+        "families": ["fortinet-fortigate"],
+        "knows_products": True,
+        "urgent_email": True,
+        "urgent_sms": False,
+        "newsletter": "weekly",
+        "source": "import",
+        "created_at": now,
+        "updated_at": now,
+        "confirmed_at": now,
+        "link_key": f"k{number:011d}",
+        "sms_optout_code": f"o{number}",
+        "sms_code_attempts": 0,
+    }
+
+
+def approved_alert(database: Database, now: datetime) -> int:
+    with database.session() as session:
+        alert = Alert(
+            tier="urgent",
+            status=APPROVED,
+            texts={"en": TEXT},
+            targeting={"families": ["fortinet-fortigate"]},
+            cves=[],
+            links=[],
+            firms=[],
+            known_exploited=True,
+            created_at=now,
+            updated_at=now,
+            approved_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        return alert.id
+
+
+def fan_out(database: Database, settings, alert_id: int, n: int, channel) -> float:
+    start = time.perf_counter()
+    send_alert(database, default_catalogue(), alert_id)
+    Dispatcher.from_settings(database, settings).drain()
+    while accepted(channel) < n:
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
+def wire(channel: SendGridChannel, database: Database, alert_id: int, n: int, base: int) -> float:
+    """The same number of requests, built before the clock: 10 distinct bodies of 1,000
+    personalizations each, sent round-robin (same size and shape as the real ones)."""
+    with database.session() as session:
+        alert = session.get(Alert, alert_id)
+        composed = compose_email(alert_content(alert, "http://127.0.0.1:8000"), "en", PLACEHOLDERS)
+    message = EmailMessage(
+        to="x@shop.example",
+        subject=composed.subject,
+        text=composed.text,
+        html=composed.html,
+        category="alert-urgent",
+    )
+    bodies = [
+        batch_payload(message, _recipients(b * 1000), channel.mail_from, False) for b in range(10)
+    ]
+    start = time.perf_counter()
+    for index in range(n // 1000):
+        channel._post(bodies[index % 10])
+    if n % 1000:
+        channel._post(batch_payload(message, _recipients(0)[: n % 1000], channel.mail_from, False))
+    while accepted(channel) < base + n:
+        time.sleep(0.01)
+    return time.perf_counter() - start
+
+
+def _recipients(offset: int) -> list[BatchRecipient]:
+    url = "http://127.0.0.1:8000/preferences/{0}.k00000000000.AAAAAAAAAAAAAAAAAAAAAA"
+    return [
+        BatchRecipient(
+            to=f"owner{offset + i}@shop.example",
+            substitutions={
+                PLACEHOLDERS.preferences: url.format(offset + i),
+                PLACEHOLDERS.unsubscribe: url.format(offset + i),
+            },
+            headers={
+                "List-Unsubscribe": f"<{url.format(offset + i)}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            reference=str(offset + i),
+        )
+        for i in range(1000)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="subscribers (default 100000)")
+    parser.add_argument("--db", default="", help="database URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+    fake, base_url = start_fake()
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.db or f"sqlite:///{Path(folder) / 'fanout.sqlite3'}"
+        settings = load_settings(
+            database_url=url,
+            data_dir=Path(folder),
+            email_channel="sendgrid",
+            sendgrid_api_key=SecretStr(KEY),
+            sendgrid_host=base_url,
+            secret_key=SecretStr(SECRET),
+            mail_from="Cyber alerts <alerts@alerts.example>",
+            email_per_second=10_000_000,
+        )
+        database = Database(url)
+        now = datetime.now(UTC)
+        progress(f"bench.fanout: creating {args.n} subscribers")
+        fill(database, args.n, now)
+        alert_id = approved_alert(database, now)
+        channel = SendGridChannel.from_settings(settings)
+        progress("bench.fanout: fan-out")
+        seconds = fan_out(database, settings, alert_id, args.n, channel)
+        progress("bench.fanout: wire limit")
+        wire_seconds = wire(channel, database, alert_id, args.n, args.n)
+        database.dispose()
+    fake.stdin.close()
+    fake.wait(timeout=30)
+    db = "postgresql" if url.startswith("postgresql") else "sqlite"
+    emit(
+        "fanout",
+        args.n,
+        [seconds],
+        db=db,
+        workers=1,
+        wire_seconds=round(wire_seconds, 3),
+        ratio=round(seconds / wire_seconds, 2),
+    )
+
+
+if __name__ == "__main__":
+    main()
