@@ -16,9 +16,11 @@ from alerts.delivery.receipts import Receipt, apply_events
 from alerts.delivery.service import SendRefused, send_alert
 from alerts.relevance.service import default_catalogue
 from subscribers.models import Subscriber, Suppression
-from tests.delivery_setup import add_alert, add_subscribers, provider_settings
+from tests.delivery_setup import TEXTS, add_alert, add_subscribers, provider_settings
 from tests.fakes.sendgrid_server import Reply, SendGridServer, hang, recipients, reset
 from tests.fakes.sms_server import SmsServer
+
+TEXTS_WITH_MARKUP = TEXTS["en"] | {"title": "<b>FortiGate</b> flaw exploited"}
 
 
 class Clock:
@@ -294,3 +296,17 @@ def test_unknown_outcome_explained_by_a_receipt_is_not_resent(env):
     (row,) = _rows(database)
     assert row.status == "sending" and not row.outcome_unknown and not row.resent_after_unknown
     assert recipients(sendgrid) == []
+
+
+def test_file_channel_sends_and_previews(settings, database):
+    from alerts.delivery.channels.files import write_index
+
+    configured = settings.model_copy(update={"email_channel": "file"})
+    add_subscribers(database, configured, 3)
+    _send(database, add_alert(database, texts={"en": TEXTS_WITH_MARKUP}))
+    dispatcher = Dispatcher.from_settings(database, configured)
+    dispatcher.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
+    dispatcher.drain()
+    assert {row.status for row in _rows(database)} == {"delivered"}
+    index = write_index(configured.outbox_dir()).read_text()
+    assert index.count("<li>") == 3 and "&lt;b&gt;" in index and "<b>" not in index.split("<h1>")[1]

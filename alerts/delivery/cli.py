@@ -88,3 +88,14 @@ def _print_status(database, alert_id: int | None) -> None:
         table.add_row(channel, *(str(counts.get((channel, s), 0)) for s in STATUSES))
     console.print(table)
     console.print(f"outcome unknown (provider may have sent them; not resent): {unknown}")
+
+
+@outbox_app.command("preview")
+def preview(limit: Annotated[int, typer.Option(min=1, max=100_000)] = 500) -> None:
+    """Write outbox/index.html: the newest file-channel messages (email previews and SMS),
+    to open in a browser."""
+    from alerts.delivery.channels.files import write_index
+
+    settings, _ = _context()
+    path = write_index(settings.outbox_dir(), limit)
+    console.print(f"file://{path.resolve()}")

@@ -139,3 +139,31 @@ def personalised(message: EmailMessage, recipient: BatchRecipient) -> EmailMessa
         category=message.category,
         reference=recipient.reference,
     )
+
+
+def write_index(outbox_dir: Path, limit: int = 500) -> Path:
+    """An index page of the newest messages the file channels wrote (escaped, local only)."""
+    from email import message_from_bytes
+    from email.header import decode_header, make_header
+
+    folder = Path(outbox_dir)
+    items = []
+    for eml in sorted((folder / "email").glob("*.eml"), reverse=True)[:limit]:
+        message = message_from_bytes(eml.read_bytes())
+        subject = str(make_header(decode_header(message.get("Subject", ""))))
+        items.append(
+            f'<li><a href="email/{html.escape(eml.stem)}.html">{html.escape(subject)}</a> '
+            f"→ {html.escape(message.get('To', ''))} <small>({html.escape(eml.stem)})</small></li>"
+        )
+    for sms in sorted((folder / "sms").glob("*.json"), reverse=True)[:limit]:
+        data = json.loads(sms.read_text())
+        items.append(
+            f"<li>SMS → {html.escape(data.get('to', ''))}: {html.escape(data.get('body', ''))}</li>"
+        )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>Outbox</title>"
+        "<h1>Outbox</h1><ul>" + "\n".join(items) + "</ul>"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "index.html", page.encode())
+    return folder / "index.html"
