@@ -80,6 +80,12 @@ def _add_newsletter_jobs(scheduler: BackgroundScheduler, database: Database) -> 
         )
 
 
+def _stop(dispatcher: Dispatcher, sender: threading.Thread) -> None:
+    """The batch in flight finishes; claims not handed off are given back."""
+    dispatcher.stop()
+    sender.join(timeout=60)
+
+
 def _soon():
     return datetime.now(UTC) + timedelta(seconds=2)
 
@@ -92,6 +98,9 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
     sender = threading.Thread(target=dispatcher.run, name="delivery", daemon=True)
     sender.start()  # `alerts worker` adds more; they share the outbox
     app = create_app(settings, database)
+    # uvicorn re-raises SIGTERM after its own shutdown, so the `finally` below may never run:
+    # the delivery thread is stopped from the app's shutdown instead.
+    app.add_event_handler("shutdown", lambda: _stop(dispatcher, sender))
     log.info("web app on http://%s:%s", settings.host, settings.port)
     try:
         uvicorn.run(
@@ -103,8 +112,7 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
             forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
-        dispatcher.stop()  # the batch in flight finishes; unsent claims are given back
-        sender.join(timeout=60)
+        _stop(dispatcher, sender)
         scheduler.shutdown(wait=True)
         poller.close()
         database.dispose()

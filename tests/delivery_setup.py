@@ -110,7 +110,7 @@ def add_alert(database, tier: str = "urgent", status: str = APPROVED, **fields) 
             firms=fields.get("firms", []),
             created_at=NOW,
             updated_at=NOW,
-            approved_at=NOW if status == APPROVED else None,
+            approved_at=NOW if status in (APPROVED, "sending", "sent") else None,
         )
         session.add(alert)
         session.flush()

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from alerts.curation.models import DRAFT, SENT, Alert
+from alerts.delivery import outbox
 from alerts.delivery.dispatch import Dispatcher
 from alerts.delivery.models import OutboxMessage
+from alerts.delivery.newsletter import queue_newsletters
 from alerts.delivery.receipts import Receipt, apply_events
 from alerts.delivery.service import SendRefused, send_alert
 from alerts.relevance.service import default_catalogue
@@ -169,7 +171,7 @@ def test_provider_unreachable_is_retried(env, providers):
     assert not any(row.outcome_unknown for row in rows)
 
 
-def test_a_refused_batch_is_ours_to_fix_a_refused_address_is_suppressed(env):
+def test_a_refused_email_request_is_ours_to_fix_and_suppresses_nobody(env):
     database, settings, dispatcher, sendgrid, _, _ = env
     add_subscribers(database, settings, 2)
     _send(database, add_alert(database))
@@ -185,9 +187,9 @@ def test_a_refused_batch_is_ours_to_fix_a_refused_address_is_suppressed(env):
     sendgrid.fail(Reply(400, body={"errors": [{"field": "personalizations.0.to"}]}))
     dispatcher.run_once()
     (row,) = [row for row in _rows(database) if row.alert_id == lone]
-    assert row.status == "permanent-failure"
+    assert row.status == "technical-failure"  # email bounces arrive through receipts
     with database.session() as session:
-        assert session.scalar(select(Suppression.reason)) == "hard-bounce"
+        assert session.scalar(select(Suppression.id)) is None
 
 
 def test_who_left_before_sending_gets_nothing(env):
@@ -228,16 +230,73 @@ def test_invalid_number_is_permanent_and_suppressed(env):
 
 
 def test_urgent_goes_before_newsletter(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 2)
+    news = add_alert(database, tier="newsletter", targeting={})
+    with database.session() as session:
+        session.get(Alert, news).approved_at = datetime.now(UTC) - timedelta(hours=1)
+    queue_newsletters(database, default_catalogue(), "weekly", datetime.now(UTC))
+    urgent = add_alert(database)
+    _send(database, urgent)  # queued after the newsletter issues
+    dispatcher.drain()
+    kinds = []
+    for received in sendgrid.accepted:
+        outbox_id = received.body["personalizations"][0]["custom_args"]["outbox_id"]
+        with database.session() as session:
+            kinds.append(session.get(OutboxMessage, int(outbox_id)).kind)
+    assert kinds == ["alert", "newsletter"]
+
+
+def test_a_cancelled_alert_is_not_sent(env):
     database, settings, dispatcher, sendgrid, _, _ = env
     add_subscribers(database, settings, 2)
-    newsletter = add_alert(database, tier="newsletter", targeting={})
-    urgent = add_alert(database)
-    _send(database, newsletter)
-    _send(database, urgent)
-    dispatcher.drain()
-    first = sendgrid.accepted[0].body["personalizations"][0]["custom_args"]["outbox_id"]
+    alert_id = add_alert(database)
+    _send(database, alert_id)
     with database.session() as session:
-        assert session.get(OutboxMessage, int(first)).alert_id == urgent
+        session.get(Alert, alert_id).status = "cancelled"
+    dispatcher.drain()
+    assert sendgrid.hits == 0
+    assert {row.status for row in _rows(database)} == {"technical-failure"}
+
+
+def test_a_bad_credential_fails_messages_but_suppresses_nobody(env):
+    database, settings, dispatcher, _, sms, _ = env
+    add_subscribers(database, settings, 1, phone="+3247000{n:04d}")
+    _send(database, add_alert(database))
+    sms.fail(Reply(401, body={"code": 20003, "message": "Authenticate", "status": 401}))
+    dispatcher.drain()
+    sms_row = [row for row in _rows(database) if row.channel == "sms"][0]
+    assert sms_row.status == "technical-failure"
+    with database.session() as session:
+        assert session.scalar(select(Suppression.id)) is None
+
+
+def test_rows_taken_over_by_another_worker_are_not_sent_twice(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 3)
+    _send(database, add_alert(database))
+    with database.session() as session:  # a slow worker claims, then its lease runs out
+        slow = outbox.claim(session, "slow", 10, clock.now, timedelta(seconds=1))
+    clock.now += timedelta(seconds=settings.delivery_lease_seconds + 1)
+    dispatcher.drain()  # the live worker takes them over and sends them
+    with database.session() as session:
+        assert outbox.hand_off(session, [row.id for row in slow], "slow", clock.now) == set()
+        outbox.release(session, [row.id for row in slow], "slow", clock.now)
+    dispatcher.drain()
+    assert len(recipients(sendgrid)) == 3
+    assert {row.status for row in _rows(database)} == {"sending"}
+
+
+def test_one_broken_group_does_not_hold_up_the_others(env):
+    database, settings, dispatcher, sendgrid, _, _ = env
+    add_subscribers(database, settings, 1)
+    broken = add_alert(database, texts={"nl": TEXTS["nl"]})  # no English to fall back on
+    _send(database, broken)
+    _send(database, add_alert(database))
+    dispatcher.drain()
+    assert len(recipients(sendgrid)) == 1
+    statuses = {row.alert_id: row.status for row in _rows(database)}
+    assert statuses[broken] == "technical-failure"
 
 
 def test_simulator_addresses_never_reach_the_provider(env):
@@ -271,6 +330,7 @@ def test_unknown_outcome_without_receipt_is_sent_once_more_after_the_grace(env):
     database, settings, dispatcher, sendgrid, _, clock = env
     add_subscribers(database, settings, 2)
     _send(database, add_alert(database))
+    dispatcher.receipt_channels = ("email",)  # as when SendGrid's event webhook is set up
     sendgrid.fail(hang(5))  # the provider never saw it complete: no receipt will come
     dispatcher.run_once()
     clock.now += timedelta(seconds=settings.receipt_grace_seconds + 1)
@@ -310,3 +370,15 @@ def test_file_channel_sends_and_previews(settings, database):
     assert {row.status for row in _rows(database)} == {"delivered"}
     index = write_index(configured.outbox_dir()).read_text()
     assert index.count("<li>") == 3 and "&lt;b&gt;" in index and "<b>" not in index.split("<h1>")[1]
+
+
+def test_without_receipts_an_unknown_outcome_waits_for_staff(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 1)
+    _send(database, add_alert(database))
+    sendgrid.fail(hang(5))
+    dispatcher.run_once()
+    clock.now += timedelta(days=2)
+    dispatcher.drain()
+    (row,) = _rows(database)
+    assert row.outcome_unknown and recipients(sendgrid) == []

@@ -90,3 +90,14 @@ def test_daily_subscribers_have_their_own_cadence(world):
     counts = queue_newsletters(database, default_catalogue(), "daily", now)
     assert counts["issues"] == 1
     assert _issues(database) == {"daily@shop.example": [alerts["fortinet-news"]]}
+
+
+def test_queuing_twice_in_an_hour_loses_nothing(world):
+    database, settings, sendgrid, alerts, now = world
+    queue_newsletters(database, default_catalogue(), "weekly", now)
+    late = add_alert(database, tier="newsletter")
+    _approved(database, late, now + timedelta(minutes=5))
+    again = queue_newsletters(database, default_catalogue(), "weekly", now + timedelta(minutes=10))
+    assert again["issues"] == 0  # this hour's issue exists already
+    next_week = queue_newsletters(database, default_catalogue(), "weekly", now + timedelta(days=7))
+    assert next_week["issues"] == 2  # the late alert waited for the next issue

@@ -4,7 +4,7 @@ text escaped, the referral block and the KMO-portefeuille line."""
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.curation.models import DRAFT
+from alerts.curation.models import DRAFT, SENT
 from alerts.web.app import create_app
 from tests.delivery_setup import TEXTS, add_alert
 
@@ -17,6 +17,7 @@ def client(settings, database):
 def test_published_alert_in_the_readers_language(client, database):
     alert_id = add_alert(
         database,
+        status=SENT,
         firms=[{"name": "Veilig IT", "website": "veilig.example", "kmo_portefeuille": True}],
     )
     page = client.get(f"/alerts/{alert_id}?lang=nl")
@@ -26,18 +27,19 @@ def test_published_alert_in_the_readers_language(client, database):
 
 
 def test_missing_language_shows_english_marked_as_such(client, database):
-    page = client.get(f"/alerts/{add_alert(database)}?lang=fr")
+    page = client.get(f"/alerts/{add_alert(database, status=SENT)}?lang=fr")
     assert TEXTS["en"]["title"] in page.text and '<article lang="en">' in page.text
     assert '<html lang="fr">' in page.text  # the page around it stays French
 
 
-def test_drafts_and_unknown_alerts_are_not_public(client, database):
+def test_drafts_and_unsent_alerts_are_not_public(client, database):
     assert client.get(f"/alerts/{add_alert(database, status=DRAFT)}").status_code == 404
+    assert client.get(f"/alerts/{add_alert(database)}").status_code == 404  # approved only
     assert client.get("/alerts/999").status_code == 404
 
 
 def test_staff_text_is_escaped(client, database):
     hostile = {"en": TEXTS["en"] | {"title": "<script>alert(1)</script>{{ 7*7 }}"}}
-    page = client.get(f"/alerts/{add_alert(database, texts=hostile)}?lang=en")
+    page = client.get(f"/alerts/{add_alert(database, status=SENT, texts=hostile)}?lang=en")
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
     assert "{{ 7*7 }}" in page.text and "49" not in page.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 from collections import defaultdict
@@ -25,8 +26,8 @@ from alerts.compose import (
     compose_sms,
 )
 from alerts.curation.content import alert_content, alert_firms
+from alerts.curation.models import SENDABLE, SENT, Alert
 from alerts.curation.models import SENDING as ALERT_SENDING
-from alerts.curation.models import SENT, Alert
 from alerts.delivery import outbox, receipts
 from alerts.delivery.channels import BatchRecipient, SendError
 from alerts.delivery.messages import EmailMessage, SmsMessage
@@ -43,6 +44,10 @@ from subscribers.tokens import Signer
 log = logging.getLogger(__name__)
 CLAIM_LIMIT = 4_000  # a thousand per language and batch, when all four are present
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
+MAX_RETRY_AFTER = 3600  # a provider asking us to wait longer is treated as an outage
+# Twilio codes that name the recipient: invalid number, not a mobile, replied STOP.
+RECIPIENT_REFUSALS = re.compile(r"error (21211|21614|21610)\b")
+LIVE = (*SENDABLE, SENT)  # alert statuses whose queued messages may still go out
 
 
 def utcnow() -> datetime:
@@ -59,7 +64,8 @@ class Recipient:
     language: str
     link_key: str
     sms_optout_code: str
-    sendable_email: bool
+    urgent_email_ok: bool
+    newsletter_ok: bool
     sendable_sms: bool
 
 
@@ -85,6 +91,7 @@ class Dispatcher:
         self.sms_throttle = Throttle(settings.sms_per_second)
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.receipt_grace = timedelta(seconds=settings.receipt_grace_seconds)
+        self.receipt_channels = receipt_channels(settings)
         self.stopping = threading.Event()
         self._composed: dict[tuple, object] = {}
 
@@ -99,7 +106,12 @@ class Dispatcher:
     def run(self, idle_seconds: float = 1.0) -> None:
         """Until stop(): claim and send; sleep a little when the queue is empty."""
         while not self.stopping.is_set():
-            if self.run_once() == 0:
+            try:
+                claimed = self.run_once()
+            except Exception:  # a locked database, a bug: log, wait, go on; never die
+                log.exception("delivery round failed; retrying")
+                claimed = 0
+            if claimed == 0:
                 self.stopping.wait(idle_seconds)
 
     def stop(self) -> None:
@@ -110,7 +122,7 @@ class Dispatcher:
         now = self.clock()
         with self.database.session() as session:
             outbox.sweep_unknown(session, now, self.lease)
-            outbox.resend_unheard(session, now, self.receipt_grace)
+            outbox.resend_unheard(session, now, self.receipt_grace, self.receipt_channels)
             claimed = outbox.claim(session, self.worker, CLAIM_LIMIT, now, self.lease)
         if not claimed:
             return 0
@@ -135,15 +147,28 @@ class Dispatcher:
         for key, rows in groups.items():
             if self.stopping.is_set():
                 self._release(rows)
-            elif key[0] == "newsletter":
-                self._send_newsletter(key[1], rows, recipients)
-            else:
-                self._send_group(key[0], key[1], rows, recipients)
+                continue
+            rows = self._within_attempts(rows)
+            try:
+                if key[0] == "newsletter":
+                    self._send_newsletter(key[1], rows, recipients)
+                else:
+                    self._send_group(key[0], key[1], rows, recipients)
+            except Exception as error:  # one bad group must not hold up the others
+                log.exception("could not send group %s", key)
+                self._fail(rows, TECHNICAL, f"could not compose or send: {type(error).__name__}")
+
+    def _within_attempts(self, rows: list[Claimed]) -> list[Claimed]:
+        """Rows reclaimed again and again (their worker kept dying) stop at the bound."""
+        limit = self.settings.delivery_max_attempts
+        spent = [row for row in rows if row.attempts > limit]
+        self._fail(spent, TECHNICAL, "claimed too often without being sent")
+        return [row for row in rows if row.attempts <= limit]
 
     def _send_group(self, alert_id, channel, rows, recipients) -> None:
         alert = self._alert(alert_id)
-        if alert is None:
-            return self._fail(rows, TECHNICAL, "alert not found")
+        if alert is None or alert.status not in LIVE:
+            return self._fail(rows, TECHNICAL, "alert not found, cancelled or withdrawn")
         sendable = self._sendable(rows, recipients)
         if channel == "email":
             self._send_emails(alert, sendable, recipients)
@@ -153,7 +178,8 @@ class Dispatcher:
     def _send_newsletter(self, alert_ids: tuple[int, ...], rows, recipients) -> None:
         """One issue content per (set of alerts, language), sent in batches like an alert."""
         sendable = self._sendable(rows, recipients)
-        alerts = [a for a in (self._alert(i) for i in alert_ids) if a is not None]
+        found = (self._alert(alert_id) for alert_id in alert_ids)
+        alerts = [alert for alert in found if alert is not None and alert.status in LIVE]
         by_language: dict[str, list[Claimed]] = defaultdict(list)
         for row in sendable:
             by_language[recipients[row.subscriber_id].language].append(row)
@@ -191,7 +217,9 @@ class Dispatcher:
         recipient = recipients.get(row.subscriber_id)
         if recipient is None:
             return False
-        return recipient.sendable_email if row.channel == "email" else recipient.sendable_sms
+        if row.channel == "sms":
+            return recipient.sendable_sms
+        return recipient.newsletter_ok if row.kind == "newsletter" else recipient.urgent_email_ok
 
     def _send_emails(self, alert, rows: list[Claimed], recipients) -> None:
         by_language: dict[str, list[Claimed]] = defaultdict(list)
@@ -210,10 +238,14 @@ class Dispatcher:
         self._simulate(simulated, recipients, "email")
         if not real:
             return
-        batch = [self._batch_recipient(row, recipients[row.subscriber_id]) for row in real]
-        self.email_throttle.acquire(len(batch))
+        self.email_throttle.acquire(len(real))
         final = DELIVERED if self.email_channel.name == "file" else outbox.SENDING
-        self._hand_off(real, lambda: self.email_channel.send_batch(message, batch), final)
+
+        def send(owned: list[Claimed]) -> str:
+            batch = [self._batch_recipient(row, recipients[row.subscriber_id]) for row in owned]
+            return self.email_channel.send_batch(message, batch)
+
+        self._hand_off(real, send, final)
 
     def _batch_recipient(self, row: Claimed, recipient: Recipient) -> BatchRecipient:
         subscriber = recipient.subscriber_id
@@ -240,19 +272,24 @@ class Dispatcher:
             message = self._sms(alert, recipient, row)
             self.sms_throttle.acquire(1)
             final = DELIVERED if self.sms_channel.name == "file" else outbox.SENDING
-            self._hand_off([row], lambda m=message: self.sms_channel.send(m), final)
+            self._hand_off([row], lambda _, m=message: self.sms_channel.send(m), final)
 
-    def _hand_off(self, rows: list[Claimed], send: Callable[[], str], final: str) -> None:
-        """Mark, send, record: the only place a provider is called."""
-        ids = [row.id for row in rows]
+    def _hand_off(
+        self, rows: list[Claimed], send: Callable[[list[Claimed]], str], final: str
+    ) -> None:
+        """Mark, send, record: the only place a provider is called. Only rows this worker
+        still holds go out."""
         with self.database.session() as session:
-            outbox.hand_off(session, ids, self.clock())
+            owned = outbox.hand_off(session, [row.id for row in rows], self.worker, self.clock())
+        rows = [row for row in rows if row.id in owned]
+        if not rows:
+            return
         try:
-            provider_id = send()
+            provider_id = send(rows)
         except SendError as error:
             return self._record_failure(rows, error)
         with self.database.session() as session:
-            outbox.accepted(session, ids, provider_id, self.clock(), final)
+            outbox.accepted(session, [row.id for row in rows], provider_id, self.clock(), final)
 
     def _record_failure(self, rows: list[Claimed], error: SendError) -> None:
         now, ids, text = self.clock(), [row.id for row in rows], str(error)
@@ -268,22 +305,24 @@ class Dispatcher:
                 outbox.failed_temporarily(session, rows, text, retry_at, limit, now)
 
     def _permanent(self, session, rows: list[Claimed], text: str, now: datetime) -> None:
-        """One recipient refused: the address is bad, suppress it. A whole batch refused: the
-        request was wrong (ours to fix), not every address."""
+        """A refusal naming the number (invalid, not mobile, opted out) fails the message
+        and suppresses the number. Anything else — a whole batch, a bad key, a bad sender —
+        is ours to fix: technical-failure, and no subscriber is suppressed for it (email
+        bounces arrive through receipts)."""
         ids = [row.id for row in rows]
-        if len(rows) > 1:
+        refused = RECIPIENT_REFUSALS.search(text)
+        if len(rows) > 1 or rows[0].channel != "sms" or not refused:
             return outbox.failed(session, ids, TECHNICAL, text, now)
         outbox.failed(session, ids, PERMANENT, text, now)
         recipient = self._recipients([rows[0].subscriber_id]).get(rows[0].subscriber_id)
-        if recipient is not None:
-            address = recipient.email if rows[0].channel == "email" else recipient.phone
-            reason = "hard-bounce" if rows[0].channel == "email" else "invalid-number"
-            suppress(session, self.signer, rows[0].channel, address or "", reason, "delivery", now)
+        if recipient is not None and recipient.phone:
+            reason = "provider-unsubscribe" if refused.group(1) == "21610" else "invalid-number"
+            suppress(session, self.signer, "sms", recipient.phone, reason, "delivery", now)
 
     def _backoff(self, rows: list[Claimed], error: SendError) -> float:
         attempt = max(row.attempts for row in rows)
         planned = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
-        return max(planned, error.retry_after or 0)
+        return max(planned, min(error.retry_after or 0, MAX_RETRY_AFTER))
 
     def _simulate(self, rows: list[Claimed], recipients, channel: str) -> None:
         if not rows:
@@ -298,12 +337,14 @@ class Dispatcher:
 
     def _release(self, rows: list[Claimed]) -> None:
         with self.database.session() as session:
-            outbox.release(session, [row.id for row in rows], self.clock())
+            outbox.release(session, [row.id for row in rows], self.worker, self.clock())
 
     def _fail(self, rows: list[Claimed], status: str, text: str) -> None:
+        """Rows not handed off, still held by this worker."""
         if rows:
             with self.database.session() as session:
-                outbox.failed(session, [row.id for row in rows], status, text, self.clock())
+                ids, now = [row.id for row in rows], self.clock()
+                outbox.failed(session, ids, status, text, now, worker=self.worker)
 
     # --- content ------------------------------------------------------------------------
 
@@ -360,6 +401,16 @@ class Dispatcher:
                     alert.status, alert.sent_at = SENT, self.clock()
 
 
+def receipt_channels(settings: Settings) -> tuple[str, ...]:
+    """Channels whose provider reports every message it accepts back to us."""
+    channels = []
+    if settings.email_channel == "sendgrid" and settings.sendgrid_webhook_public_key:
+        channels.append("email")
+    if settings.sms_channel == "twilio":  # its status callback is always set
+        channels.append("sms")
+    return tuple(channels)
+
+
 def _group_key(row: Claimed) -> tuple:
     """Rows sent with one composed content: an alert's channel, or a newsletter's items."""
     if row.kind == "newsletter":
@@ -412,7 +463,8 @@ def _read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
             language,
             key,
             code,
-            sendable_email=active and not email_blocked and (urgent_email or newsletter != "none"),
+            urgent_email_ok=bool(active and not email_blocked and urgent_email),
+            newsletter_ok=bool(active and not email_blocked and newsletter != "none"),
             sendable_sms=bool(active and sms_ok and not sms_blocked),
         )
     return found

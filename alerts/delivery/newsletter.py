@@ -44,9 +44,10 @@ def queue_newsletters(
         issued: list[int] = []
         for batch in _batches(_due(session, frequency)):
             rows, nothing = _issues(batch, published, frequency, now)
-            issues += outbox.enqueue_rows(session, rows)
+            written = outbox.enqueue_rows(session, rows)  # an issue queued already stays
+            issues += len(written)
             empty += nothing
-            issued.extend(row["subscriber_id"] for row in rows)
+            issued.extend(written)
         _mark_issued(session, issued, now)  # after reading: not while the cursor is open
     return {"issues": issues, "nothing to send": empty}
 
@@ -110,18 +111,18 @@ def _due(session: Session, frequency: str) -> Iterator[tuple[Member, datetime | 
             suppressed,
         ) = row
         member = Member(
-            id_,
-            frozenset(families or ()),
-            knows,
-            sector,
-            region,
-            language,
-            urgent_email,
-            False,
-            newsletter,
-            suppressed is not None,
-            False,
-            True,
+            id=id_,
+            families=frozenset(families or ()),
+            knows_products=knows,
+            sector=sector,
+            region=region,
+            language=language,
+            urgent_email=urgent_email,
+            urgent_sms=False,  # an issue is email only
+            newsletter=newsletter,
+            email_suppressed=suppressed is not None,
+            sms_suppressed=False,
+            active=True,
         )
         yield member, last
 

@@ -41,6 +41,7 @@ class Claimed:
     kind: str
     attempts: int
     payload: dict
+    priority: int
 
 
 def message_key(alert_id: int, subscriber_id: int, channel: str) -> str:
@@ -73,11 +74,19 @@ def _alert_rows(session: Session, alert_id: int) -> int:
     return session.scalar(select(func.count()).where(OutboxMessage.alert_id == alert_id)) or 0
 
 
-def enqueue_rows(session: Session, rows: list[dict]) -> int:
-    """Prepared rows (newsletter issues), insert-or-ignore on their keys."""
-    written = 0
+def enqueue_rows(session: Session, rows: list[dict]) -> list[int]:
+    """Prepared rows (newsletter issues), insert-or-ignore on their keys; returns the
+    subscriber ids of the rows actually written."""
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxMessage.subscriber_id)
+    )
+    written: list[int] = []
     for start in range(0, len(rows), INSERT_BATCH):
-        written += _insert(session, rows[start : start + INSERT_BATCH])
+        chunk = rows[start : start + INSERT_BATCH]
+        written.extend(session.connection().execute(statement, chunk).scalars())
     return written
 
 
@@ -97,13 +106,6 @@ def _row(alert_id: int, subscriber_id: int, channel: str, priority: int, now: da
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _insert(session: Session, rows: list[dict]) -> int:
-    """Rows written (drivers give no row count for executemany: count the batch's keys)."""
-    before = _present(session, rows)
-    _insert_only(session, rows)
-    return _present(session, rows) - before
 
 
 def _insert_only(session: Session, rows: list[dict]) -> None:
@@ -139,7 +141,7 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     rows = [Claimed(*row) for row in session.connection().execute(statement)]
-    return sorted(rows, key=lambda row: row.id)
+    return sorted(rows, key=lambda row: (row.priority, row.id))  # urgent first, in order
 
 
 _CLAIMED_COLUMNS = (
@@ -150,6 +152,7 @@ _CLAIMED_COLUMNS = (
     OutboxMessage.kind,
     OutboxMessage.attempts,
     OutboxMessage.payload,
+    OutboxMessage.priority,
 )
 
 
@@ -167,9 +170,26 @@ def _claimable(now: datetime, lease: timedelta):
     return or_(waiting, abandoned)
 
 
-def hand_off(session: Session, ids: list[int], now: datetime) -> None:
-    """Committed just before the provider request: from here on, a crash means 'unknown'."""
-    _set(session, ids, handed_off_at=now, updated_at=now)
+def hand_off(session: Session, ids: list[int], worker: str, now: datetime) -> set[int]:
+    """Committed just before the provider request: from here on, a crash means 'unknown'.
+    Only rows this worker still holds are marked and returned: a claim whose lease ran out
+    may have been taken by another worker, which then sends it instead."""
+    owned: set[int] = set()
+    for chunk in _chunks(ids, 5_000):
+        statement = (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(chunk),
+                OutboxMessage.claimed_by == worker,
+                OutboxMessage.status == SENDING,
+                OutboxMessage.handed_off_at.is_(None),
+            )
+            .values(handed_off_at=now, updated_at=now)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        owned.update(session.connection().execute(statement).scalars())
+    return owned
 
 
 def accepted(
@@ -212,9 +232,16 @@ def failed_temporarily(
     _set(session, exhausted, status=TECHNICAL, last_error=error[:300], updated_at=now)
 
 
-def failed(session: Session, ids: list[int], status: str, error: str, now: datetime) -> None:
+def failed(
+    session: Session,
+    ids: list[int],
+    status: str,
+    error: str,
+    now: datetime,
+    worker: str | None = None,
+) -> None:
     """permanent-failure (the provider will never take it) or technical-failure (ours)."""
-    _set(session, ids, status=status, last_error=error[:300], updated_at=now)
+    _set(session, ids, worker=worker, status=status, last_error=error[:300], updated_at=now)
 
 
 def outcome_unknown(session: Session, ids: list[int], error: str, now: datetime) -> None:
@@ -224,11 +251,13 @@ def outcome_unknown(session: Session, ids: list[int], error: str, now: datetime)
     )
 
 
-def release(session: Session, ids: list[int], now: datetime) -> None:
-    """Give back claimed rows that were never handed off (a worker stopping cleanly)."""
+def release(session: Session, ids: list[int], worker: str, now: datetime) -> None:
+    """Give back claimed rows this worker never handed off (it is stopping cleanly)."""
     _set(
         session,
         ids,
+        worker=worker,
+        not_handed_off=True,
         status=CREATED,
         claimed_by=None,
         claimed_at=None,
@@ -246,8 +275,7 @@ def sweep_unknown(session: Session, now: datetime, lease: timedelta) -> int:
         OutboxMessage.sent_at.is_(None),
         OutboxMessage.handed_off_at < now - lease,
     )
-    heard = OutboxMessage.id.in_(select(DeliveryEvent.outbox_id))
-    _update(session, and_(stale, heard), sent_at=now, updated_at=now)
+    _update(session, and_(stale, _heard()), sent_at=now, updated_at=now)
     statement = (
         update(OutboxMessage)
         .where(stale)
@@ -262,18 +290,24 @@ def sweep_unknown(session: Session, now: datetime, lease: timedelta) -> int:
     return session.execute(statement).rowcount or 0
 
 
-def resend_unheard(session: Session, now: datetime, grace: timedelta) -> int:
-    """Unknown outcomes that no provider receipt explained within `grace`: the provider never
-    took them (it reports every accepted message), so they go once more — once only."""
-    heard = select(DeliveryEvent.outbox_id).where(DeliveryEvent.outbox_id.is_not(None))
+def resend_unheard(
+    session: Session, now: datetime, grace: timedelta, channels: tuple[str, ...]
+) -> int:
+    """Unknown outcomes that no provider receipt explained within `grace`, on channels whose
+    provider reports every accepted message: it never took them, so they go once more —
+    once only. Where no receipts are configured, unknown stays unknown (staff decide)."""
+    if not channels:
+        return 0
     statement = (
         update(OutboxMessage)
         .where(
             OutboxMessage.outcome_unknown.is_(True),
             OutboxMessage.resent_after_unknown.is_(False),
             OutboxMessage.status == TECHNICAL,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.channel.in_(channels),
             OutboxMessage.handed_off_at < now - grace,
-            OutboxMessage.id.not_in(heard),
+            ~_heard(),
         )
         .values(
             status=TEMPORARY,
@@ -287,6 +321,18 @@ def resend_unheard(session: Session, now: datetime, grace: timedelta) -> int:
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).rowcount or 0
+
+
+def _heard():
+    """A provider receipt for this attempt (one that came after its hand-off)."""
+    return (
+        select(DeliveryEvent.id)
+        .where(
+            DeliveryEvent.outbox_id == OutboxMessage.id,
+            DeliveryEvent.at >= OutboxMessage.handed_off_at,
+        )
+        .exists()
+    )
 
 
 def counts(session: Session, alert_id: int | None = None) -> dict[tuple[str, str], int]:
@@ -310,9 +356,23 @@ def unfinished(session: Session, alert_id: int) -> int:
     return session.scalar(query) or 0
 
 
-def _set(session: Session, ids: list[int], **values) -> None:
+def _set(
+    session: Session,
+    ids: list[int],
+    worker: str | None = None,
+    not_handed_off: bool = False,
+    **values,
+) -> None:
+    """Update rows by id; with `worker`, only those it still holds."""
     for chunk in _chunks(ids, 5_000):
-        _update(session, OutboxMessage.id.in_(chunk), **values)
+        condition = OutboxMessage.id.in_(chunk)
+        if worker is not None:
+            condition = and_(condition, OutboxMessage.claimed_by == worker)
+        if not_handed_off:
+            condition = and_(
+                condition, OutboxMessage.handed_off_at.is_(None), OutboxMessage.status == SENDING
+            )
+        _update(session, condition, **values)
 
 
 def _update(session: Session, condition, **values) -> None:

@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from alerts.compose.content import MissingText, pick_text
 from alerts.compose.views import alert_view, firm_view
 from alerts.curation.content import alert_content, alert_firms
-from alerts.curation.models import SENDABLE, SENT, Alert
+from alerts.curation.models import SENDING, SENT, Alert
 from alerts.templating import LANGUAGES, negotiate, render
 
 router = APIRouter()
-PUBLISHED = (*SENDABLE, SENT)
+PUBLISHED = (SENDING, SENT)  # approved or scheduled alerts stay private until they go out
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -23,7 +23,7 @@ def alert_page(request: Request, alert_id: int) -> Response:
         language = negotiate(request.headers.get("accept-language"))
     with request.app.state.database.session() as session:
         alert = session.get(Alert, alert_id)
-        if alert is None or alert.status not in PUBLISHED:
+        if alert is None or alert.status not in PUBLISHED or not alert.texts:
             return HTMLResponse(render("web/alert_missing.html", language), status_code=404)
         content = alert_content(alert, request.app.state.settings.public_base_url)
         firms = [firm_view(firm) for firm in alert_firms(alert)]
