@@ -13,10 +13,7 @@ import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select
 
 from alerts.compose import (
     PLACEHOLDERS,
@@ -33,11 +30,11 @@ from alerts.delivery.channels import BatchRecipient, SendError
 from alerts.delivery.messages import EmailMessage, SmsMessage
 from alerts.delivery.models import DELIVERED, PERMANENT, TECHNICAL
 from alerts.delivery.outbox import Claimed
+from alerts.delivery.recipients import Recipient, read_recipients
 from alerts.delivery.throttle import Throttle
 from alerts.settings import Settings
 from alerts.store import Database
 from subscribers.links import Links
-from subscribers.models import ACTIVE, Subscriber, Suppression
 from subscribers.suppressions import suppress
 from subscribers.tokens import Signer
 
@@ -52,21 +49,6 @@ LIVE = (*SENDABLE, SENT)  # alert statuses whose queued messages may still go ou
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """What sending needs about a subscriber, read when the message goes out."""
-
-    subscriber_id: int
-    email: str
-    phone: str | None
-    language: str
-    link_key: str
-    sms_optout_code: str
-    urgent_email_ok: bool
-    newsletter_ok: bool
-    sendable_sms: bool
 
 
 class Dispatcher:
@@ -385,7 +367,7 @@ class Dispatcher:
         found: dict[int, Recipient] = {}
         with self.database.session() as session:
             for chunk in _chunks(ids, 5_000):
-                found.update(_read_recipients(session, chunk))
+                found.update(read_recipients(session, chunk))
         return found
 
     def _finish_alerts(self, alert_ids: set[int]) -> None:
@@ -416,58 +398,6 @@ def _group_key(row: Claimed) -> tuple:
     if row.kind == "newsletter":
         return ("newsletter", tuple(row.payload.get("alerts") or ()))
     return (row.alert_id, row.channel)
-
-
-def _read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
-    email_block = select(Suppression.address_key).where(
-        Suppression.channel == "email", Suppression.lifted.is_(False)
-    )
-    sms_block = select(Suppression.address_key).where(
-        Suppression.channel == "sms", Suppression.lifted.is_(False)
-    )
-    query = select(
-        Subscriber.id,
-        Subscriber.email,
-        Subscriber.phone,
-        Subscriber.language,
-        Subscriber.link_key,
-        Subscriber.sms_optout_code,
-        Subscriber.status,
-        Subscriber.urgent_email,
-        Subscriber.newsletter,
-        Subscriber.urgent_sms & Subscriber.phone_confirmed_at.is_not(None),
-        Subscriber.email_key.in_(email_block),
-        Subscriber.phone_key.in_(sms_block),
-    ).where(Subscriber.id.in_(ids))
-    found = {}
-    for row in session.connection().execute(query):  # Core rows: thousands per claim
-        (
-            id_,
-            email,
-            phone,
-            language,
-            key,
-            code,
-            status,
-            urgent_email,
-            newsletter,
-            sms_ok,
-            email_blocked,
-            sms_blocked,
-        ) = row
-        active = status == ACTIVE
-        found[id_] = Recipient(
-            id_,
-            email,
-            phone,
-            language,
-            key,
-            code,
-            urgent_email_ok=bool(active and not email_blocked and urgent_email),
-            newsletter_ok=bool(active and not email_blocked and newsletter != "none"),
-            sendable_sms=bool(active and sms_ok and not sms_blocked),
-        )
-    return found
 
 
 def _load_alert(database: Database, alert_id: int) -> Alert | None:
