@@ -4,6 +4,7 @@ unknown outcomes, permanent refusals, suppressions and the alert's own status.""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -382,3 +383,26 @@ def test_without_receipts_an_unknown_outcome_waits_for_staff(env):
     dispatcher.drain()
     (row,) = _rows(database)
     assert row.outcome_unknown and recipients(sendgrid) == []
+
+
+def test_several_workers_share_the_queue_without_sending_twice(env, database_url, monkeypatch):
+    database, settings, _, sendgrid, _, clock = env
+    monkeypatch.setattr("alerts.delivery.dispatch.CLAIM_LIMIT", 500)  # many small claims
+    add_subscribers(database, settings, 2_500)
+    _send(database, add_alert(database))
+    workers = []
+    for name in ("one", "two", "three"):
+        worker = Dispatcher.from_settings(database, settings)
+        worker.clock, worker.worker = clock, name
+        workers.append(worker)
+    threads = [threading.Thread(target=worker.drain) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    sent = [reference for _, reference in recipients(sendgrid)]
+    assert len(sent) == len(set(sent)) == 2_500
+    with database.session() as session:
+        claimers = set(session.scalars(select(OutboxMessage.claimed_by)))
+    if database_url.startswith("postgresql"):  # SKIP LOCKED lets them work side by side
+        assert len(claimers) >= 2
