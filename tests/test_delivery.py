@@ -406,3 +406,34 @@ def test_several_workers_share_the_queue_without_sending_twice(env, database_url
         claimers = set(session.scalars(select(OutboxMessage.claimed_by)))
     if database_url.startswith("postgresql"):  # SKIP LOCKED lets them work side by side
         assert len(claimers) >= 2
+
+
+def test_an_alert_is_sent_only_when_unknown_outcomes_are_settled(env):
+    database, settings, dispatcher, sendgrid, _, clock = env
+    add_subscribers(database, settings, 1)
+    alert_id = add_alert(database)
+    _send(database, alert_id)
+    dispatcher.receipt_channels = ("email",)
+    sendgrid.fail(hang(5))
+    dispatcher.run_once()
+    with database.session() as session:
+        assert session.get(Alert, alert_id).status == "sending"
+    clock.now += timedelta(seconds=settings.receipt_grace_seconds + 1)
+    dispatcher.drain()
+    with database.session() as session:
+        assert session.get(Alert, alert_id).status == SENT
+
+
+def test_the_published_day_is_the_belgian_one():
+    from alerts.curation.content import alert_content
+
+    late = Alert(
+        id=1,
+        tier="urgent",
+        texts={},
+        cves=[],
+        links=[],
+        known_exploited=False,
+        approved_at=datetime(2026, 11, 26, 23, 30, tzinfo=UTC),
+    )
+    assert str(alert_content(late, "http://x").published) == "2026-11-27"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 from alerts.compose import AlertContent, AlertText, Firm
 from alerts.curation.models import Alert
 
@@ -25,7 +28,7 @@ def alert_content(alert: Alert, public_base_url: str) -> AlertContent:
         cves=tuple(alert.cves or ()),
         known_exploited=alert.known_exploited,
         links=tuple((label, url) for label, url in alert.links or ()),
-        published=alert.approved_at.date() if alert.approved_at else None,
+        published=_local_day(alert.approved_at),
     )
 
 
@@ -36,3 +39,11 @@ def alert_firms(alert: Alert) -> list[Firm]:
         Firm(**{k: tuple(v) if isinstance(v, list) else v for k, v in firm.items() if k in fields})
         for firm in alert.firms or ()
     ]
+
+
+def _local_day(moment: datetime | None) -> date | None:
+    """The day as Belgian readers count it (an alert approved at 00:30 is of that day)."""
+    return moment.astimezone(BRUSSELS).date() if moment else None
+
+
+BRUSSELS = ZoneInfo("Europe/Brussels")

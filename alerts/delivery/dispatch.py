@@ -378,7 +378,7 @@ class Dispatcher:
                 if (
                     alert
                     and alert.status == ALERT_SENDING
-                    and not outbox.unfinished(session, alert_id)
+                    and not outbox.unfinished(session, alert_id, self.receipt_channels)
                 ):
                     alert.status, alert.sent_at = SENT, self.clock()
 

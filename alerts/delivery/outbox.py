@@ -344,13 +344,20 @@ def counts(session: Session, alert_id: int | None = None) -> dict[tuple[str, str
     return {(channel, status): n for channel, status, n in session.execute(query)}
 
 
-def unfinished(session: Session, alert_id: int) -> int:
-    """Rows of an alert that may still be sent (the alert is 'sent' when this is 0)."""
+def unfinished(session: Session, alert_id: int, receipt_channels: tuple[str, ...] = ()) -> int:
+    """Rows of an alert that may still be sent (the alert is 'sent' when this is 0),
+    unknown outcomes included where a receipt or a resend will still settle them."""
+    unsettled = and_(
+        OutboxMessage.outcome_unknown.is_(True),
+        OutboxMessage.resent_after_unknown.is_(False),
+        OutboxMessage.channel.in_(receipt_channels),
+    )
     query = select(func.count()).where(
         OutboxMessage.alert_id == alert_id,
         or_(
             OutboxMessage.status.in_((CREATED, TEMPORARY)),
             and_(OutboxMessage.status == SENDING, OutboxMessage.sent_at.is_(None)),
+            unsettled,
         ),
     )
     return session.scalar(query) or 0
