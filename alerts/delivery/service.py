@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from alerts.curation.models import SENDABLE, SENDING, Alert
+from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
 from alerts.delivery import outbox
 from alerts.delivery.models import NEWSLETTER, URGENT
 from alerts.relevance.catalogue import Catalogue
@@ -75,6 +75,8 @@ def _sendable(session: Session, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise SendRefused(f"no alert {alert_id}")
+    if alert.status == SENT:
+        raise SendRefused(f"alert {alert_id} was sent already")
     if alert.status not in SENDABLE:
         raise SendRefused(f"alert {alert_id} is {alert.status}: only approved alerts are sent")
     return alert
