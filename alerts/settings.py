@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     receipt_grace_seconds: int = Field(
         3600,
         ge=1,
-        description="An unknown outcome with no provider receipt after this long is sent again",
+        description="Unknown outcome, channel with receipts, none after this long: sent again",
     )
     delivery_lease_seconds: int = Field(
         300, ge=1, description="A claimed message not handed off in this time is claimed again"

@@ -18,25 +18,33 @@ BATCH = 5_000
 
 def members(session: Session) -> Iterator[Member]:
     """Every subscriber as a Member (inactive ones included, flagged inactive)."""
+    return (member for member, _ in rows(session))
+
+
+def rows(session: Session, *conditions, extra=()) -> Iterator[tuple[Member, tuple]]:
+    """Subscribers matching `conditions` as Members, each with the `extra` columns' values,
+    streamed in batches."""
     email_block, sms_block = aliased(Suppression), aliased(Suppression)
+    columns = (  # what _member reads
+        Subscriber.id,
+        Subscriber.status,
+        Subscriber.families,
+        Subscriber.knows_products,
+        Subscriber.sector,
+        Subscriber.region,
+        Subscriber.language,
+        Subscriber.urgent_email,
+        Subscriber.urgent_sms,
+        Subscriber.phone_confirmed_at.is_not(None),
+        Subscriber.newsletter,
+        email_block.id,
+        sms_block.id,
+    )
     query = (
-        select(
-            Subscriber.id,
-            Subscriber.status,
-            Subscriber.families,
-            Subscriber.knows_products,
-            Subscriber.sector,
-            Subscriber.region,
-            Subscriber.language,
-            Subscriber.urgent_email,
-            Subscriber.urgent_sms,
-            Subscriber.phone_confirmed_at.is_not(None),
-            Subscriber.newsletter,
-            email_block.id,
-            sms_block.id,
-        )
+        select(*columns, *extra)
         .outerjoin(email_block, _suppressed(email_block, "email", Subscriber.email_key))
         .outerjoin(sms_block, _suppressed(sms_block, "sms", Subscriber.phone_key))
+        .where(*conditions)
         .order_by(Subscriber.id)
         .execution_options(yield_per=BATCH)
     )
@@ -44,7 +52,7 @@ def members(session: Session) -> Iterator[Member]:
     # connection does not autoflush, so pending changes of this session are flushed first.
     session.flush()
     for row in session.connection().execute(query):
-        yield _member(row)
+        yield _member(row[: len(columns)]), tuple(row[len(columns) :])
 
 
 def _suppressed(table, channel: str, key_column):

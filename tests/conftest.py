@@ -137,3 +137,16 @@ def feed_server():
 
     with FeedServer() as server:
         yield server
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, database_url):
+    """The environment `alerts ...` reads, pointed at this test's database and folder."""
+    from alerts.settings import get_settings
+
+    monkeypatch.setenv("ALERTS_DATABASE_URL", database_url)
+    monkeypatch.setenv("ALERTS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "250")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()

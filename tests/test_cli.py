@@ -22,13 +22,8 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("ALERTS_DATABASE_URL", database_url)
-    monkeypatch.setenv("ALERTS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "250")
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def env(cli_env):
+    return cli_env
 
 
 def invoke(*args):

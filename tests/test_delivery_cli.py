@@ -12,16 +12,11 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path, database_url, database, settings):
-    monkeypatch.setenv("ALERTS_DATABASE_URL", database_url)
-    monkeypatch.setenv("ALERTS_DATA_DIR", str(tmp_path))
+def env(cli_env, monkeypatch, database):
     monkeypatch.setenv("ALERTS_SECRET_KEY", "cli-delivery-signing-key-0123456789")
-    monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
-    configured = get_settings()
-    add_subscribers(database, configured, 3)
-    yield tmp_path, database, add_alert(database)
-    get_settings.cache_clear()
+    add_subscribers(database, get_settings(), 3)
+    return cli_env, database, add_alert(database)
 
 
 def invoke(*args):

@@ -94,10 +94,15 @@ def test_daily_subscribers_have_their_own_cadence(world):
 
 def test_queuing_twice_in_an_hour_loses_nothing(world):
     database, settings, sendgrid, alerts, now = world
-    queue_newsletters(database, default_catalogue(), "weekly", now)
+    first = now.replace(minute=1, second=0, microsecond=0) + timedelta(hours=1)  # same hour
+    queue_newsletters(database, default_catalogue(), "weekly", first)
     late = add_alert(database, tier="newsletter")
-    _approved(database, late, now + timedelta(minutes=5))
-    again = queue_newsletters(database, default_catalogue(), "weekly", now + timedelta(minutes=10))
+    _approved(database, late, first + timedelta(minutes=5))
+    again = queue_newsletters(
+        database, default_catalogue(), "weekly", first + timedelta(minutes=10)
+    )
     assert again["issues"] == 0  # this hour's issue exists already
-    next_week = queue_newsletters(database, default_catalogue(), "weekly", now + timedelta(days=7))
+    next_week = queue_newsletters(
+        database, default_catalogue(), "weekly", first + timedelta(days=7)
+    )
     assert next_week["issues"] == 2  # the late alert waited for the next issue

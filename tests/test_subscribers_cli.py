@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from alerts.cli import app
-from alerts.settings import get_settings
 
 runner = CliRunner()
 
@@ -28,13 +27,8 @@ CHAMBER_LIST = "\n".join(
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("ALERTS_DATABASE_URL", database_url)
-    monkeypatch.setenv("ALERTS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "250")
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def env(cli_env):
+    return cli_env
 
 
 def invoke(*args, input=None):

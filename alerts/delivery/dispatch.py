@@ -170,7 +170,7 @@ class Dispatcher:
             if message is None:
                 self._fail(group, TECHNICAL, "empty newsletter: its alerts are gone")
                 continue
-            for chunk in _chunks(group, self.email_channel.batch_size):
+            for chunk in outbox.chunks(group, self.email_channel.batch_size):
                 self._email_batch(message, chunk, recipients)
 
     def _newsletter(self, alerts: list[Alert], language: str, first: str) -> EmailMessage | None:
@@ -209,7 +209,7 @@ class Dispatcher:
             by_language[recipients[row.subscriber_id].language].append(row)
         for language, group in by_language.items():
             message = self._email(alert, language, recipients[group[0].subscriber_id].email)
-            for chunk in _chunks(group, self.email_channel.batch_size):
+            for chunk in outbox.chunks(group, self.email_channel.batch_size):
                 self._email_batch(message, chunk, recipients)
 
     def _email_batch(self, message: EmailMessage, rows: list[Claimed], recipients) -> None:
@@ -315,7 +315,14 @@ class Dispatcher:
             for row in rows:
                 recipient = recipients[row.subscriber_id]
                 address = recipient.email if channel == "email" else recipient.phone or ""
-                receipts.simulate(session, channel, row.id, address, now)
+                receipts.simulate(
+                    session,
+                    channel,
+                    row.id,
+                    address,
+                    now,
+                    max_attempts=self.settings.delivery_max_attempts,
+                )
 
     def _release(self, rows: list[Claimed]) -> None:
         with self.database.session() as session:
@@ -366,7 +373,7 @@ class Dispatcher:
         ids = sorted({i for i in subscriber_ids if i is not None})
         found: dict[int, Recipient] = {}
         with self.database.session() as session:
-            for chunk in _chunks(ids, 5_000):
+            for chunk in outbox.chunks(ids, 5_000):
                 found.update(read_recipients(session, chunk))
         return found
 
@@ -406,8 +413,3 @@ def _load_alert(database: Database, alert_id: int) -> Alert | None:
         if alert is not None:
             session.expunge(alert)
         return alert
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

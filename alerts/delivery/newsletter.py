@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENT, Alert
 from alerts.delivery import outbox
@@ -20,11 +20,12 @@ from alerts.delivery.models import NEWSLETTER
 from alerts.delivery.service import alert_targeting
 from alerts.relevance.catalogue import Catalogue
 from alerts.store import Database
+from subscribers import directory
 from subscribers.audience import Member, Targeting, channels_for
-from subscribers.models import ACTIVE, Subscriber, Suppression
+from subscribers.models import ACTIVE, Subscriber
 
 FIRST_ISSUE_LOOKBACK = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
-BATCH = 5_000
+BATCH = directory.BATCH
 
 
 @dataclass(frozen=True)
@@ -68,62 +69,8 @@ def _published(session: Session, catalogue: Catalogue, since: datetime) -> list[
 
 def _due(session: Session, frequency: str) -> Iterator[tuple[Member, datetime | None]]:
     """Active subscribers on this cadence, with the moment of their last issue."""
-    blocked = aliased(Suppression)
-    query = (
-        select(
-            Subscriber.id,
-            Subscriber.families,
-            Subscriber.knows_products,
-            Subscriber.sector,
-            Subscriber.region,
-            Subscriber.language,
-            Subscriber.urgent_email,
-            Subscriber.newsletter,
-            Subscriber.last_newsletter_at,
-            Subscriber.confirmed_at,
-            blocked.id,
-        )
-        .outerjoin(
-            blocked,
-            and_(
-                blocked.channel == "email",
-                blocked.address_key == Subscriber.email_key,
-                blocked.lifted.is_(False),
-            ),
-        )
-        .where(Subscriber.status == ACTIVE, Subscriber.newsletter == frequency)
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=BATCH)
-    )
-    session.flush()
-    for row in session.connection().execute(query):
-        (
-            id_,
-            families,
-            knows,
-            sector,
-            region,
-            language,
-            urgent_email,
-            newsletter,
-            last,
-            confirmed,
-            suppressed,
-        ) = row
-        member = Member(
-            id=id_,
-            families=frozenset(families or ()),
-            knows_products=knows,
-            sector=sector,
-            region=region,
-            language=language,
-            urgent_email=urgent_email,
-            urgent_sms=False,  # an issue is email only
-            newsletter=newsletter,
-            email_suppressed=suppressed is not None,
-            sms_suppressed=False,
-            active=True,
-        )
+    due = (Subscriber.status == ACTIVE, Subscriber.newsletter == frequency)
+    for member, (last,) in directory.rows(session, *due, extra=(Subscriber.last_newsletter_at,)):
         yield member, last
 
 

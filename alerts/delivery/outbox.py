@@ -114,11 +114,6 @@ def _insert_only(session: Session, rows: list[dict]) -> None:
     session.execute(statement, rows)
 
 
-def _present(session: Session, rows: list[dict]) -> int:
-    keys = [row["key"] for row in rows]
-    return session.scalar(select(func.count()).where(OutboxMessage.key.in_(keys))) or 0
-
-
 def claim(
     session: Session, worker: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claimed]:
@@ -175,7 +170,7 @@ def hand_off(session: Session, ids: list[int], worker: str, now: datetime) -> se
     Only rows this worker still holds are marked and returned: a claim whose lease ran out
     may have been taken by another worker, which then sends it instead."""
     owned: set[int] = set()
-    for chunk in _chunks(ids, 5_000):
+    for chunk in chunks(ids, 5_000):
         statement = (
             update(OutboxMessage)
             .where(
@@ -197,7 +192,7 @@ def accepted(
 ) -> None:
     """The provider took them (`final` is delivered for channels that deliver at once). The
     status changes only on rows still 'sending': a receipt may have been quicker."""
-    for chunk in _chunks(ids, 5_000):
+    for chunk in chunks(ids, 5_000):
         _update(
             session,
             OutboxMessage.id.in_(chunk),
@@ -276,18 +271,14 @@ def sweep_unknown(session: Session, now: datetime, lease: timedelta) -> int:
         OutboxMessage.handed_off_at < now - lease,
     )
     _update(session, and_(stale, _heard()), sent_at=now, updated_at=now)
-    statement = (
-        update(OutboxMessage)
-        .where(stale)
-        .values(
-            status=TECHNICAL,
-            outcome_unknown=True,
-            updated_at=now,
-            last_error="worker stopped while the provider request was in flight",
-        )
-        .execution_options(synchronize_session=False)
+    return _update(
+        session,
+        stale,
+        status=TECHNICAL,
+        outcome_unknown=True,
+        updated_at=now,
+        last_error="worker stopped while the provider request was in flight",
     )
-    return session.execute(statement).rowcount or 0
 
 
 def resend_unheard(
@@ -298,29 +289,26 @@ def resend_unheard(
     once only. Where no receipts are configured, unknown stays unknown (staff decide)."""
     if not channels:
         return 0
-    statement = (
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.outcome_unknown.is_(True),
-            OutboxMessage.resent_after_unknown.is_(False),
-            OutboxMessage.status == TECHNICAL,
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.channel.in_(channels),
-            OutboxMessage.handed_off_at < now - grace,
-            ~_heard(),
-        )
-        .values(
-            status=TEMPORARY,
-            outcome_unknown=False,
-            resent_after_unknown=True,
-            handed_off_at=None,
-            next_attempt_at=now,
-            updated_at=now,
-            last_error="no provider receipt after an unknown outcome: sent once more",
-        )
-        .execution_options(synchronize_session=False)
+    unheard = and_(
+        OutboxMessage.outcome_unknown.is_(True),
+        OutboxMessage.resent_after_unknown.is_(False),
+        OutboxMessage.status == TECHNICAL,
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.channel.in_(channels),
+        OutboxMessage.handed_off_at < now - grace,
+        ~_heard(),
     )
-    return session.execute(statement).rowcount or 0
+    return _update(
+        session,
+        unheard,
+        status=TEMPORARY,
+        outcome_unknown=False,
+        resent_after_unknown=True,
+        handed_off_at=None,
+        next_attempt_at=now,
+        updated_at=now,
+        last_error="no provider receipt after an unknown outcome: sent once more",
+    )
 
 
 def _heard():
@@ -371,7 +359,7 @@ def _set(
     **values,
 ) -> None:
     """Update rows by id; with `worker`, only those it still holds."""
-    for chunk in _chunks(ids, 5_000):
+    for chunk in chunks(ids, 5_000):
         condition = OutboxMessage.id.in_(chunk)
         if worker is not None:
             condition = and_(condition, OutboxMessage.claimed_by == worker)
@@ -382,15 +370,17 @@ def _set(
         _update(session, condition, **values)
 
 
-def _update(session: Session, condition, **values) -> None:
-    session.connection().execute(
+def _update(session: Session, condition, **values) -> int:
+    """One UPDATE on the Core connection; returns the rows changed."""
+    statement = (
         update(OutboxMessage)
         .where(condition)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    return session.connection().execute(statement).rowcount or 0
 
 
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+def chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

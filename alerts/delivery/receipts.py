@@ -36,6 +36,7 @@ from alerts.delivery.models import (
     DeliveryEvent,
     OutboxMessage,
 )
+from alerts.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ FAILURES = frozenset({TEMPORARY, PERMANENT})
 # A temporary failure puts the row back in the dispatcher's queue after this delay, while it
 # has attempts left; then it is given up as technical-failure, as the dispatcher does.
 RETRY_DELAY = timedelta(minutes=30)
-DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_ATTEMPTS: int = Settings.model_fields["delivery_max_attempts"].default
 
 
 def table_key(event: str, detail: dict[str, str]) -> str:

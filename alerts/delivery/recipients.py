@@ -27,12 +27,6 @@ class Recipient:
 
 def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
     """The recipients of claimed rows, read at send time (their current choices)."""
-    email_block = select(Suppression.address_key).where(
-        Suppression.channel == "email", Suppression.lifted.is_(False)
-    )
-    sms_block = select(Suppression.address_key).where(
-        Suppression.channel == "sms", Suppression.lifted.is_(False)
-    )
     query = select(
         Subscriber.id,
         Subscriber.email,
@@ -44,8 +38,8 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
         Subscriber.urgent_email,
         Subscriber.newsletter,
         Subscriber.urgent_sms & Subscriber.phone_confirmed_at.is_not(None),
-        Subscriber.email_key.in_(email_block),
-        Subscriber.phone_key.in_(sms_block),
+        Subscriber.email_key.in_(_suppressed_keys("email")),
+        Subscriber.phone_key.in_(_suppressed_keys("sms")),
     ).where(Subscriber.id.in_(ids))
     found = {}
     for row in session.connection().execute(query):  # Core rows: thousands per claim
@@ -76,3 +70,9 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
             sendable_sms=bool(active and sms_ok and not sms_blocked),
         )
     return found
+
+
+def _suppressed_keys(channel: str):
+    return select(Suppression.address_key).where(
+        Suppression.channel == channel, Suppression.lifted.is_(False)
+    )
