@@ -34,6 +34,11 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def children_peak_rss_mb() -> float:
+    """The largest peak RSS among finished child processes (workers, fake servers)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
 def time_runs(action: Callable[[], object], runs: int = RUNS) -> list[float]:
     timings = []
     for _ in range(runs):

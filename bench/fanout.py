@@ -2,24 +2,29 @@
 accepted" by a SendGrid-compatible fake on 127.0.0.1 (another process, counting only), and
 the same number of pre-built requests sent straight to the fake: the wire limit.
 
-    python -m bench.fanout --n 100000 [--db postgresql+psycopg://postgres@127.0.0.1/bench]
+    python -m bench.fanout --n 100000 [--db sqlite|postgresql|URL] [--workers K]
 
-Subscribers are created before the clock starts. One JSON line: the common keys plus db,
-workers, wire_seconds and ratio (fan-out seconds / wire seconds).
+Subscribers are created and the delivery worker processes started before the clock starts.
+One JSON line: the common keys plus db, workers, wire_seconds and ratio (fan-out seconds /
+wire seconds); peak_rss_mb is the largest of this process and its children.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
 
 from alerts.compose import PLACEHOLDERS, compose_email
 from alerts.curation.content import alert_content
@@ -32,12 +37,13 @@ from alerts.delivery.service import send_alert
 from alerts.relevance.service import default_catalogue
 from alerts.settings import load_settings
 from alerts.store import Database
-from bench.common import emit, progress
+from bench.common import children_peak_rss_mb, emit, peak_rss_mb, progress
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 
 KEY = "SG.bench-key"
 SECRET = "bench-signing-key-0123456789abcdef"
+POSTGRESQL = os.environ.get("BENCH_POSTGRESQL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 TEXT = {
     "title": "FortiGate SSL-VPN flaw exploited",
     "what": "Attackers take over FortiGate firewalls through a flaw in the SSL-VPN.",
@@ -121,13 +127,50 @@ def approved_alert(database: Database, now: datetime) -> int:
         return alert.id
 
 
-def fan_out(database: Database, settings, alert_id: int, n: int, channel) -> float:
+def fan_out(database: Database, alert_id: int, n: int, channel, workers: list) -> float:
+    """From "approved" to every personalization accepted, the workers already running."""
     start = time.perf_counter()
     send_alert(database, default_catalogue(), alert_id)
-    Dispatcher.from_settings(database, settings).drain()
     while accepted(channel) < n:
-        time.sleep(0.05)
+        if any(worker.poll() is not None for worker in workers):
+            raise SystemExit("bench.fanout: a delivery worker stopped")
+        time.sleep(0.02)
     return time.perf_counter() - start
+
+
+def start_workers(count: int, url: str, folder: str, base_url: str) -> list[subprocess.Popen]:
+    """Delivery workers in their own processes (started, imported and polling an empty
+    queue before the clock starts), as `alerts worker` runs them."""
+    command = [sys.executable, "-m", "bench.fanout", "--worker", url, folder, base_url]
+    return [subprocess.Popen(command, stdin=subprocess.PIPE) for _ in range(count)]
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.stdin.close()
+    for worker in workers:
+        worker.wait(timeout=60)
+
+
+def bench_settings(url: str, folder: str, base_url: str):
+    return load_settings(
+        database_url=url,
+        data_dir=Path(folder),
+        email_channel="sendgrid",
+        sendgrid_api_key=SecretStr(KEY),
+        sendgrid_host=base_url,
+        secret_key=SecretStr(SECRET),
+        mail_from="Cyber alerts <alerts@alerts.example>",
+        email_per_second=10_000_000,
+        delivery_lease_seconds=600,
+    )
+
+
+def worker(url: str, folder: str, base_url: str) -> None:
+    """One delivery worker: claims and sends until stdin closes."""
+    dispatcher = Dispatcher.from_settings(Database(url), bench_settings(url, folder, base_url))
+    threading.Thread(target=lambda: (sys.stdin.read(), dispatcher.stop()), daemon=True).start()
+    dispatcher.run(idle_seconds=0.02)
 
 
 def wire(channel: SendGridChannel, database: Database, alert_id: int, n: int, base: int) -> float:
@@ -176,46 +219,69 @@ def _recipients(offset: int) -> list[BatchRecipient]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        return worker(*sys.argv[2:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="subscribers (default 100000)")
-    parser.add_argument("--db", default="", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--db",
+        default="sqlite",
+        help="sqlite (a fresh file, the default), postgresql (a fresh database on "
+        "127.0.0.1, dropped afterwards) or a URL of an empty database",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="delivery worker processes")
     args = parser.parse_args()
     fake, base_url = start_fake()
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.db or f"sqlite:///{Path(folder) / 'fanout.sqlite3'}"
-        settings = load_settings(
-            database_url=url,
-            data_dir=Path(folder),
-            email_channel="sendgrid",
-            sendgrid_api_key=SecretStr(KEY),
-            sendgrid_host=base_url,
-            secret_key=SecretStr(SECRET),
-            mail_from="Cyber alerts <alerts@alerts.example>",
-            email_per_second=10_000_000,
-        )
+    with tempfile.TemporaryDirectory() as folder, scratch_database(args.db, folder) as url:
         database = Database(url)
         now = datetime.now(UTC)
         progress(f"bench.fanout: creating {args.n} subscribers")
         fill(database, args.n, now)
         alert_id = approved_alert(database, now)
-        channel = SendGridChannel.from_settings(settings)
-        progress("bench.fanout: fan-out")
-        seconds = fan_out(database, settings, alert_id, args.n, channel)
+        channel = SendGridChannel.from_settings(bench_settings(url, folder, base_url))
+        workers = start_workers(args.workers, url, folder, base_url)
+        try:
+            progress(f"bench.fanout: fan-out, {args.workers} worker(s)")
+            seconds = fan_out(database, alert_id, args.n, channel, workers)
+        finally:
+            stop_workers(workers)
         progress("bench.fanout: wire limit")
         wire_seconds = wire(channel, database, alert_id, args.n, args.n)
         database.dispose()
     fake.stdin.close()
     fake.wait(timeout=30)
-    db = "postgresql" if url.startswith("postgresql") else "sqlite"
     emit(
         "fanout",
         args.n,
         [seconds],
-        db=db,
-        workers=1,
+        db="postgresql" if url.startswith("postgresql") else "sqlite",
+        workers=args.workers,
         wire_seconds=round(wire_seconds, 3),
         ratio=round(seconds / wire_seconds, 2),
+        peak_rss_mb=max(peak_rss_mb(), children_peak_rss_mb()),
     )
+
+
+@contextmanager
+def scratch_database(choice: str, folder: str) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file in `folder`, or a PostgreSQL database
+    created for this run and dropped after it."""
+    if choice == "sqlite":
+        yield f"sqlite:///{Path(folder) / 'fanout.sqlite3'}"
+        return
+    if choice != "postgresql":
+        yield choice
+        return
+    name = f"alerts_bench_{os.getpid()}"
+    admin = create_engine(f"{POSTGRESQL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{POSTGRESQL}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def rows(session: Session, *conditions, extra=()) -> Iterator[tuple[Member, tupl
     # Core rows, not ORM entities: a million of them is the point of this function. The
     # connection does not autoflush, so pending changes of this session are flushed first.
     session.flush()
-    for row in session.connection().execute(query):
-        yield _member(row[: len(columns)]), tuple(row[len(columns) :])
+    width = len(columns)
+    for batch in session.connection().execute(query).partitions():
+        for row in batch:
+            yield _member(row[:width]), tuple(row[width:])
 
 
 def _suppressed(table, channel: str, key_column):

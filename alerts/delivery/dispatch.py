@@ -13,6 +13,7 @@ import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from alerts.compose import (
@@ -76,6 +77,8 @@ class Dispatcher:
         self.receipt_channels = receipt_channels(settings)
         self.stopping = threading.Event()
         self._composed: dict[tuple, object] = {}
+        self._sender: ThreadPoolExecutor | None = None  # during run_once
+        self._in_flight: Future | None = None
 
     @classmethod
     def from_settings(cls, database: Database, settings: Settings) -> Dispatcher:
@@ -108,7 +111,14 @@ class Dispatcher:
             claimed = outbox.claim(session, self.worker, CLAIM_LIMIT, now, self.lease)
         if not claimed:
             return 0
-        self._send(claimed)
+        # One request in flight while the next batch is prepared: the provider's time and
+        # ours overlap. Leaving the block waits for the last request and its record.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-send") as sender:
+            self._sender = sender
+            try:
+                self._send(claimed)
+            finally:
+                self._sender = self._in_flight = None
         self._finish_alerts({row.alert_id for row in claimed if row.alert_id})
         return len(claimed)
 
@@ -223,9 +233,11 @@ class Dispatcher:
         self.email_throttle.acquire(len(real))
         final = DELIVERED if self.email_channel.name == "file" else outbox.SENDING
 
+        # Built before the hand-off, so that a fault here leaves the rows safely unsent.
+        built = {row.id: self._batch_recipient(row, recipients[row.subscriber_id]) for row in real}
+
         def send(owned: list[Claimed]) -> str:
-            batch = [self._batch_recipient(row, recipients[row.subscriber_id]) for row in owned]
-            return self.email_channel.send_batch(message, batch)
+            return self.email_channel.send_batch(message, [built[row.id] for row in owned])
 
         self._hand_off(real, send, final)
 
@@ -266,6 +278,22 @@ class Dispatcher:
         rows = [row for row in rows if row.id in owned]
         if not rows:
             return
+        if self._in_flight is not None:
+            self._in_flight.result()  # at most one request out while this one waits
+        if self._sender is None:  # called outside run_once
+            return self._deliver(rows, send, final)
+        self._in_flight = self._sender.submit(self._deliver, rows, send, final)
+
+    def _deliver(self, rows: list[Claimed], send: Callable[[list[Claimed]], str], final) -> None:
+        """The request and its record (on the sending thread). Rows handed off whose
+        outcome could not be recorded stay 'sending': the sweep settles them as unknown,
+        exactly as after a crash, and nothing is sent twice."""
+        try:
+            self._send_and_record(rows, send, final)
+        except Exception:
+            log.exception("sending or recording %d message(s) failed", len(rows))
+
+    def _send_and_record(self, rows: list[Claimed], send, final) -> None:
         try:
             provider_id = send(rows)
         except SendError as error:

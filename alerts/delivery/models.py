@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, false
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alerts.models import Base, JsonType, UtcDateTime
@@ -20,6 +20,12 @@ CREATED, SENDING, DELIVERED = "created", "sending", "delivered"
 TEMPORARY, PERMANENT, TECHNICAL = "temporary-failure", "permanent-failure", "technical-failure"
 STATUSES = (CREATED, SENDING, DELIVERED, TEMPORARY, PERMANENT, TECHNICAL)
 URGENT, NEWSLETTER = 0, 1  # priority: lower goes first
+DUE_STATUSES = (CREATED, TEMPORARY)
+# Spelled exactly like the queries' conditions, so both databases use the partial indexes.
+DUE_SQL = text("status IN ('created', 'temporary-failure')")
+IN_FLIGHT_SQL = text("status = 'sending' AND sent_at IS NULL")
+# Unknown outcomes still waiting for a receipt or a resend: normally none.
+UNSETTLED_SQL = text("outcome_unknown = TRUE AND resent_after_unknown = FALSE")
 
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite rowids are 64-bit already
 
@@ -27,7 +33,22 @@ Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite rowids are 64-bit al
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_claim", "status", "priority", "next_attempt_at"),
+        # Partial indexes keep the two hot questions small at a million rows: "what is due"
+        # (walked in claim order, stops at the limit) and "what is in flight" (claimed, not
+        # yet accepted: a few thousand rows at most, whatever the size of the table).
+        Index("ix_outbox_due", "priority", "id", sqlite_where=DUE_SQL, postgresql_where=DUE_SQL),
+        Index(
+            "ix_outbox_in_flight",
+            "claimed_at",
+            sqlite_where=IN_FLIGHT_SQL,
+            postgresql_where=IN_FLIGHT_SQL,
+        ),
+        Index(
+            "ix_outbox_unsettled",
+            "handed_off_at",
+            sqlite_where=UNSETTLED_SQL,
+            postgresql_where=UNSETTLED_SQL,
+        ),
         Index("ix_outbox_alert_status", "alert_id", "status"),
         {"sqlite_autoincrement": True},
     )

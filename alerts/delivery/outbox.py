@@ -10,28 +10,50 @@ without an answer is marked outcome-unknown and never blindly sent again."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select, update
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alerts.delivery.models import (
     CREATED,
+    DUE_SQL,
+    DUE_STATUSES,
+    IN_FLIGHT_SQL,
     SENDING,
     TECHNICAL,
     TEMPORARY,
+    UNSETTLED_SQL,
     DeliveryEvent,
     OutboxMessage,
 )
+from alerts.models import UtcDateTime
 
 INSERT_BATCH = 5_000
+FAN_OUT_BATCH = 50_000
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A claimed row, as the dispatcher needs it."""
 
     id: int
@@ -55,23 +77,97 @@ def enqueue(
     priority: int,
     now: datetime,
 ) -> int:
-    """Write one row per (subscriber, channel), in batches; rows that exist already are
-    left alone (insert-or-ignore on the key), so a repeated fan-out is harmless. Returns
-    the rows written."""
-    before = _alert_rows(session, alert_id)
-    batch: list[dict] = []
-    for subscriber_id, channel in recipients:
-        batch.append(_row(alert_id, subscriber_id, channel, priority, now))
-        if len(batch) == INSERT_BATCH:
-            _insert_only(session, batch)
-            batch = []
-    if batch:
-        _insert_only(session, batch)
-    return _alert_rows(session, alert_id) - before
+    """Write one row per (subscriber, channel); rows that exist already are left alone
+    (insert-or-ignore on the key), so a repeated fan-out is harmless. Returns the rows
+    written.
+
+    The rows are built by the database from a list of subscriber ids (one INSERT … SELECT
+    per 50,000): at a million recipients, building and binding a dict per row in Python
+    took most of the fan-out."""
+    written = 0
+    for channel, ids in _runs_by_channel(recipients, FAN_OUT_BATCH):
+        statement = _fan_out_statement(session, alert_id, channel, ids, priority, now)
+        written += _inserted(session, statement)
+    return written
 
 
-def _alert_rows(session: Session, alert_id: int) -> int:
-    return session.scalar(select(func.count()).where(OutboxMessage.alert_id == alert_id)) or 0
+def _inserted(session: Session, statement) -> int:
+    """Rows an insert-or-ignore wrote. psycopg reports no row count for INSERT … SELECT
+    here, so on PostgreSQL the inserted ids are counted by the database itself."""
+    if session.bind.dialect.name != "postgresql":
+        return session.connection().execute(statement).rowcount
+    inserted = statement.returning(OutboxMessage.id).cte("inserted")
+    return session.connection().scalar(select(func.count()).select_from(inserted)) or 0
+
+
+def _runs_by_channel(
+    recipients: Iterable[tuple[int, str]], size: int
+) -> Iterator[tuple[str, list[int]]]:
+    """Consecutive subscriber ids of one channel, at most `size` at a time."""
+    channel, ids = "", []
+    for subscriber_id, next_channel in recipients:
+        if ids and (next_channel != channel or len(ids) == size):
+            yield channel, ids
+            ids = []
+        channel = next_channel
+        ids.append(subscriber_id)
+    if ids:
+        yield channel, ids
+
+
+def _fan_out_statement(
+    session: Session, alert_id: int, channel: str, ids: list[int], priority: int, now: datetime
+):
+    """INSERT … SELECT over the ids, unpacked by the database (json_each on SQLite, unnest
+    of a bigint array on PostgreSQL)."""
+    postgresql = session.bind.dialect.name == "postgresql"
+    if postgresql:
+        source = func.unnest(cast(bindparam("ids", ids, ARRAY(BigInteger)), ARRAY(BigInteger)))
+        values = source.table_valued("value").render_derived()
+        empty = literal_column("'{}'::jsonb")
+    else:
+        values = func.json_each(bindparam("ids", orjson.dumps(ids).decode())).table_valued("value")
+        empty = literal_column("'{}'")
+    subscriber = values.c.value
+    moment = literal(now, UtcDateTime())
+    rows = select(
+        literal(f"alert:{alert_id}:") + cast(subscriber, String) + literal(f":{channel}"),
+        literal(alert_id, Integer),
+        subscriber,
+        literal(channel, String),
+        literal("alert", String),
+        literal(priority, Integer),
+        empty,
+        literal(CREATED, String),
+        literal(0, Integer),
+        moment,
+        literal(False, Boolean),
+        literal(False, Boolean),
+        moment,
+        moment,
+    ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+    insert = postgresql_insert if postgresql else sqlite_insert
+    columns = [
+        "key",
+        "alert_id",
+        "subscriber_id",
+        "channel",
+        "kind",
+        "priority",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "outcome_unknown",
+        "resent_after_unknown",
+        "created_at",
+        "updated_at",
+    ]
+    return (
+        insert(OutboxMessage)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 def enqueue_rows(session: Session, rows: list[dict]) -> list[int]:
@@ -90,41 +186,32 @@ def enqueue_rows(session: Session, rows: list[dict]) -> list[int]:
     return written
 
 
-def _row(alert_id: int, subscriber_id: int, channel: str, priority: int, now: datetime) -> dict:
-    return {
-        "key": message_key(alert_id, subscriber_id, channel),
-        "alert_id": alert_id,
-        "subscriber_id": subscriber_id,
-        "channel": channel,
-        "kind": "alert",
-        "priority": priority,
-        "payload": {},
-        "status": CREATED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "outcome_unknown": False,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _insert_only(session: Session, rows: list[dict]) -> None:
-    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
-    session.execute(statement, rows)
-
-
 def claim(
     session: Session, worker: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claimed]:
-    """Up to `limit` due rows, urgent first, now marked as this worker's."""
-    due = select(OutboxMessage.id).where(_claimable(now, lease))
-    due = due.order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)
+    """Up to `limit` rows now marked as this worker's: first those whose claimer vanished
+    before handing them off, then due rows, urgent first. Each query walks a partial index
+    in order and stops at the limit, however many rows the table holds."""
+    abandoned = select(OutboxMessage.id).where(
+        IN_FLIGHT_SQL,
+        OutboxMessage.handed_off_at.is_(None),
+        OutboxMessage.claimed_at < now - lease,
+    )
+    rows = _claim(session, abandoned.order_by(OutboxMessage.claimed_at), limit, worker, now)
+    if len(rows) < limit:
+        due = select(OutboxMessage.id).where(DUE_SQL, OutboxMessage.next_attempt_at <= now)
+        due = due.order_by(OutboxMessage.priority, OutboxMessage.id)
+        rows += _claim(session, due, limit - len(rows), worker, now)
+    return sorted(rows, key=lambda row: (row.priority, row.id))  # urgent first, in order
+
+
+def _claim(session: Session, candidates, limit: int, worker: str, now: datetime) -> list[Claimed]:
+    candidates = candidates.limit(limit)
     if session.bind.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        candidates = candidates.with_for_update(skip_locked=True)
     statement = (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
         .values(
             status=SENDING,
             claimed_by=worker,
@@ -135,8 +222,7 @@ def claim(
         .returning(*_CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    rows = [Claimed(*row) for row in session.connection().execute(statement)]
-    return sorted(rows, key=lambda row: (row.priority, row.id))  # urgent first, in order
+    return [Claimed(*row) for row in session.connection().execute(statement)]
 
 
 _CLAIMED_COLUMNS = (
@@ -149,20 +235,6 @@ _CLAIMED_COLUMNS = (
     OutboxMessage.payload,
     OutboxMessage.priority,
 )
-
-
-def _claimable(now: datetime, lease: timedelta):
-    """New or retry-due rows, and rows whose claimer vanished before handing them off."""
-    waiting = and_(
-        OutboxMessage.status.in_((CREATED, TEMPORARY)), OutboxMessage.next_attempt_at <= now
-    )
-    abandoned = and_(
-        OutboxMessage.status == SENDING,
-        OutboxMessage.sent_at.is_(None),
-        OutboxMessage.handed_off_at.is_(None),
-        OutboxMessage.claimed_at < now - lease,
-    )
-    return or_(waiting, abandoned)
 
 
 def hand_off(session: Session, ids: list[int], worker: str, now: datetime) -> set[int]:
@@ -235,8 +307,17 @@ def failed(
     now: datetime,
     worker: str | None = None,
 ) -> None:
-    """permanent-failure (the provider will never take it) or technical-failure (ours)."""
-    _set(session, ids, worker=worker, status=status, last_error=error[:300], updated_at=now)
+    """permanent-failure (the provider will never take it) or technical-failure (ours).
+    With `worker`: only rows it holds and has not handed off (those are the provider's)."""
+    _set(
+        session,
+        ids,
+        worker=worker,
+        not_handed_off=worker is not None,
+        status=status,
+        last_error=error[:300],
+        updated_at=now,
+    )
 
 
 def outcome_unknown(session: Session, ids: list[int], error: str, now: datetime) -> None:
@@ -265,10 +346,11 @@ def release(session: Session, ids: list[int], worker: str, now: datetime) -> Non
 def sweep_unknown(session: Session, now: datetime, lease: timedelta) -> int:
     """Rows handed off by a worker that died before hearing back. A provider receipt for
     one proves it was accepted; the others have an unknown outcome."""
+    cutoff = now - lease
     stale = and_(
-        OutboxMessage.status == SENDING,
-        OutboxMessage.sent_at.is_(None),
-        OutboxMessage.handed_off_at < now - lease,
+        IN_FLIGHT_SQL,
+        OutboxMessage.claimed_at < cutoff,  # claimed before handed off: keeps to the index
+        OutboxMessage.handed_off_at < cutoff,
     )
     _update(session, and_(stale, _heard()), sent_at=now, updated_at=now)
     return _update(
@@ -290,12 +372,11 @@ def resend_unheard(
     if not channels:
         return 0
     unheard = and_(
-        OutboxMessage.outcome_unknown.is_(True),
-        OutboxMessage.resent_after_unknown.is_(False),
+        UNSETTLED_SQL,
+        OutboxMessage.handed_off_at < now - grace,
         OutboxMessage.status == TECHNICAL,
         OutboxMessage.sent_at.is_(None),
         OutboxMessage.channel.in_(channels),
-        OutboxMessage.handed_off_at < now - grace,
         ~_heard(),
     )
     return _update(
@@ -332,23 +413,26 @@ def counts(session: Session, alert_id: int | None = None) -> dict[tuple[str, str
     return {(channel, status): n for channel, status, n in session.execute(query)}
 
 
-def unfinished(session: Session, alert_id: int, receipt_channels: tuple[str, ...] = ()) -> int:
-    """Rows of an alert that may still be sent (the alert is 'sent' when this is 0),
-    unknown outcomes included where a receipt or a resend will still settle them."""
-    unsettled = and_(
-        OutboxMessage.outcome_unknown.is_(True),
-        OutboxMessage.resent_after_unknown.is_(False),
-        OutboxMessage.channel.in_(receipt_channels),
-    )
-    query = select(func.count()).where(
-        OutboxMessage.alert_id == alert_id,
-        or_(
-            OutboxMessage.status.in_((CREATED, TEMPORARY)),
-            and_(OutboxMessage.status == SENDING, OutboxMessage.sent_at.is_(None)),
-            unsettled,
-        ),
-    )
-    return session.scalar(query) or 0
+def unfinished(session: Session, alert_id: int, receipt_channels: tuple[str, ...] = ()) -> bool:
+    """Whether rows of an alert may still be sent (the alert is 'sent' when none may):
+    due, in flight, or an unknown outcome that a receipt or a resend will still settle.
+    Three existence checks, each on an index that holds only such rows."""
+    of_alert = OutboxMessage.alert_id == alert_id
+    checks = [
+        select(OutboxMessage.id).where(of_alert, OutboxMessage.status.in_(DUE_STATUSES)),
+        # "+ 0" keeps the planners off the (alert_id, status) index, which would visit every
+        # accepted row of the alert still waiting for its receipt: a million, each round.
+        select(OutboxMessage.id).where(IN_FLIGHT_SQL, OutboxMessage.alert_id + 0 == alert_id),
+    ]
+    if receipt_channels:
+        unsettled = select(OutboxMessage.id).where(
+            of_alert,
+            OutboxMessage.status == TECHNICAL,
+            UNSETTLED_SQL,
+            OutboxMessage.channel.in_(receipt_channels),
+        )
+        checks.append(unsettled)
+    return any(session.scalar(select(check.exists())) for check in checks)
 
 
 def _set(

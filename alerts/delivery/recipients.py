@@ -3,15 +3,14 @@ language and links, and whether each kind of message may still be sent to them."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 
 from subscribers.models import ACTIVE, Subscriber, Suppression
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """What sending needs about a subscriber, read when the message goes out."""
 
     subscriber_id: int
