@@ -48,6 +48,7 @@ from alerts.delivery.models import (
     OutboxMessage,
 )
 from alerts.models import UtcDateTime
+from alerts.store import among
 
 INSERT_BATCH = 5_000
 FAN_OUT_BATCH = 50_000
@@ -246,7 +247,7 @@ def hand_off(session: Session, ids: list[int], worker: str, now: datetime) -> se
         statement = (
             update(OutboxMessage)
             .where(
-                OutboxMessage.id.in_(chunk),
+                among(OutboxMessage.id, chunk, _dialect(session)),
                 OutboxMessage.claimed_by == worker,
                 OutboxMessage.status == SENDING,
                 OutboxMessage.handed_off_at.is_(None),
@@ -267,7 +268,7 @@ def accepted(
     for chunk in chunks(ids, 5_000):
         _update(
             session,
-            OutboxMessage.id.in_(chunk),
+            among(OutboxMessage.id, chunk, _dialect(session)),
             status=case((OutboxMessage.status == SENDING, final), else_=OutboxMessage.status),
             sent_at=func.coalesce(OutboxMessage.sent_at, now),
             provider_id=provider_id[:100] or None,
@@ -444,7 +445,7 @@ def _set(
 ) -> None:
     """Update rows by id; with `worker`, only those it still holds."""
     for chunk in chunks(ids, 5_000):
-        condition = OutboxMessage.id.in_(chunk)
+        condition = among(OutboxMessage.id, chunk, _dialect(session))
         if worker is not None:
             condition = and_(condition, OutboxMessage.claimed_by == worker)
         if not_handed_off:
@@ -463,6 +464,10 @@ def _update(session: Session, condition, **values) -> int:
         .execution_options(synchronize_session=False)
     )
     return session.connection().execute(statement).rowcount or 0
+
+
+def _dialect(session: Session) -> str:
+    return session.bind.dialect.name
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

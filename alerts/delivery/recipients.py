@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 
+from alerts.store import among
 from subscribers.models import ACTIVE, Subscriber, Suppression
 
 
@@ -39,7 +40,7 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
         Subscriber.urgent_sms & Subscriber.phone_confirmed_at.is_not(None),
         Subscriber.email_key.in_(_suppressed_keys("email")),
         Subscriber.phone_key.in_(_suppressed_keys("sms")),
-    ).where(Subscriber.id.in_(ids))
+    ).where(among(Subscriber.id, ids, session.bind.dialect.name))
     found = {}
     for row in session.connection().execute(query):  # Core rows: thousands per claim
         (
