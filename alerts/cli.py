@@ -22,6 +22,7 @@ from alerts.logs import configure_logging
 from alerts.queries import advisory_json
 from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
+from alerts.staff.cli import app as users_app
 from alerts.store import Database
 from subscribers.cli import app as subscribers_app
 
@@ -39,6 +40,7 @@ app.add_typer(epss_app, name="epss")
 app.add_typer(relevance_app, name="relevance")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(users_app, name="users")
 app.command("send")(send)
 app.command("worker")(worker)
 console = Console()

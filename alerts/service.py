@@ -16,6 +16,8 @@ from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
 from alerts.relevance.service import default_catalogue, sweep
 from alerts.settings import Settings
+from alerts.staff import accounts
+from alerts.staff.sessions import purge_expired as purge_staff_sessions
 from alerts.store import Database
 from alerts.web.app import create_app
 from subscribers.privacy import purge_subscribers
@@ -51,6 +53,15 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         "interval",
         hours=1,
         id="purge-unconfirmed",
+        max_instances=1,
+        coalesce=True,
+    )
+    # Expired staff sessions are refused anyway; their rows go within the hour.
+    scheduler.add_job(
+        lambda: purge_staff_sessions(poller.database, poller.settings),
+        "interval",
+        hours=1,
+        id="purge-staff-sessions",
         max_instances=1,
         coalesce=True,
     )
@@ -90,8 +101,23 @@ def _soon():
     return datetime.now(UTC) + timedelta(seconds=2)
 
 
+def _first_admin(database: Database) -> None:
+    """With no staff account yet, create an admin and show its password once, on the
+    console only (never in the log)."""
+    with database.session() as session:
+        created = accounts.first_admin(session, datetime.now(UTC))
+    if created:
+        email, password = created
+        print(  # noqa: T201 - deliberately not logged
+            f"\nFirst staff account: {email}\npassword (shown once): {password}\n"
+            "Log in at /staff/login and change it; add real accounts with `alerts users add`.\n",
+            flush=True,
+        )
+
+
 def serve(settings: Settings, database: Database, registry: Registry) -> None:
     log.info("settings: %s", settings.masked())
+    _first_admin(database)
     poller = Poller(database, settings, registry)
     scheduler = start_scheduler(poller)
     dispatcher = Dispatcher.from_settings(database, settings)

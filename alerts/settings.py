@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     signup_limit_per_address: int = Field(
         3, ge=1, description="Sign-ups accepted per email address per hour"
     )
+    staff_idle_minutes: int = Field(
+        30, ge=1, le=1440, description="A staff session ends after this many idle minutes"
+    )
+    staff_session_hours: int = Field(
+        12, ge=1, le=168, description="A staff session ends this long after its login, however busy"
+    )
+    staff_login_limit: int = Field(
+        5, ge=1, description="Failed staff logins per account per 15 minutes before it is held"
+    )
 
     @field_validator("database_url")
     @classmethod

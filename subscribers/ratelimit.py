@@ -34,6 +34,17 @@ def allow(session: Session, key: str, limit: int, window: timedelta, now: dateti
     return count <= limit
 
 
+def hits(session: Session, key: str, window: timedelta, now: datetime) -> int:
+    """Hits counted for `key` in the current window, without counting one more."""
+    start = _window_start(now, window)
+    count = session.scalar(
+        select(RateLimitHit.count).where(
+            RateLimitHit.key == key[:80], RateLimitHit.window_start == start
+        )
+    )
+    return count or 0
+
+
 def purge(session: Session, now: datetime) -> int:
     return session.execute(delete(RateLimitHit).where(RateLimitHit.expires_at < now)).rowcount
 

@@ -14,6 +14,7 @@ def test_scheduler_jobs(database, settings):
             "poll-due",
             "score-sweep",
             "purge-unconfirmed",
+            "purge-staff-sessions",
             "newsletter-daily",
             "newsletter-weekly",
         } <= set(jobs)
