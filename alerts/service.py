@@ -10,8 +10,10 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from alerts.curation.service import due_scheduled
 from alerts.delivery.dispatch import Dispatcher
 from alerts.delivery.newsletter import queue_newsletters
+from alerts.delivery.service import send_alert
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
 from alerts.relevance.service import default_catalogue, sweep
@@ -53,6 +55,15 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         "interval",
         hours=1,
         id="purge-unconfirmed",
+        max_instances=1,
+        coalesce=True,
+    )
+    # Scheduled alerts go out within a minute of their time.
+    scheduler.add_job(
+        lambda: send_scheduled(poller.database),
+        "interval",
+        minutes=1,
+        id="send-scheduled",
         max_instances=1,
         coalesce=True,
     )
@@ -99,6 +110,23 @@ def _stop(dispatcher: Dispatcher, sender: threading.Thread) -> None:
 
 def _soon():
     return datetime.now(UTC) + timedelta(seconds=2)
+
+
+def send_scheduled(database: Database, now: datetime | None = None) -> list[int]:
+    """Fan out every scheduled alert whose time has come; one failing alert does not hold
+    up the others. Returns the alerts sent."""
+    now = now or datetime.now(UTC)
+    with database.session() as session:
+        due = due_scheduled(session, now)
+    sent = []
+    for alert_id in due:
+        try:
+            send_alert(database, default_catalogue(), alert_id, now=now)
+        except Exception:  # logged; the alert stays scheduled and is tried next minute
+            log.exception("could not send scheduled alert %s", alert_id)
+            continue
+        sent.append(alert_id)
+    return sent
 
 
 def _first_admin(database: Database) -> None:

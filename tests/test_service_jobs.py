@@ -15,6 +15,7 @@ def test_scheduler_jobs(database, settings):
             "score-sweep",
             "purge-unconfirmed",
             "purge-staff-sessions",
+            "send-scheduled",
             "newsletter-daily",
             "newsletter-weekly",
         } <= set(jobs)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+import alerts.staff.models  # noqa: F401  (the staff table the foreign keys name)
 from alerts.models import Base, JsonType, UtcDateTime
 
 DRAFT, SUBMITTED, APPROVED, SCHEDULED = "draft", "submitted", "approved", "scheduled"
@@ -39,3 +40,50 @@ class Alert(Base):
     approved_by: Mapped[str | None] = mapped_column(String(100))
     fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # outbox rows written
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Who wrote it, and who touched the text last (the approver must be someone else).
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    last_editor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closing_reason: Mapped[str | None] = mapped_column(String(500))  # rejected / cancelled
+
+
+class AlertAdvisory(Base):
+    """The advisories an alert was written from."""
+
+    __tablename__ = "alert_advisories"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    advisory_id: Mapped[int] = mapped_column(
+        ForeignKey("advisories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+DISMISSED, USED = "dismissed", "used"
+
+
+class QueueDecision(Base):
+    """What staff decided about an advisory in the queue: dismissed (with the reason) or
+    used for an alert. An advisory with a decision leaves the queue."""
+
+    __tablename__ = "queue_decisions"
+
+    advisory_id: Mapped[int] = mapped_column(
+        ForeignKey("advisories.id", ondelete="CASCADE"), primary_key=True
+    )
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)

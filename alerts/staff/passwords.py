@@ -26,7 +26,8 @@ def check(password: str, email: str = "") -> str:
         raise WeakPassword(f"use at most {MAX_LENGTH} characters")
     if len(set(password)) < 4:
         raise WeakPassword("use more different characters")
-    if email and email.split("@")[0].lower() in password.lower():
+    name = email.split("@")[0].lower()
+    if len(name) >= 4 and name in password.lower():  # shorter names occur in any phrase
         raise WeakPassword("do not use your address in the password")
     return password
 

@@ -122,11 +122,13 @@ def message(request: Request, user: StaffUser | None, status: int, title: str, t
     )
 
 
-async def _form(request: Request) -> FormData:
+async def _form(
+    request: Request, max_bytes: int = MAX_BODY_BYTES, max_fields: int = 60
+) -> FormData:
     """The posted form, bounded, and only from one of our own pages."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+    if int(request.headers.get("content-length") or 0) > max_bytes:
         raise csrf.CsrfError("form too large")
-    form = await request.form(max_files=0, max_fields=20)
+    form = await request.form(max_files=0, max_fields=max_fields)
     csrf.verify(request, form.get("csrf_token"), _signer(request))
     return form
 
@@ -330,8 +332,11 @@ def audit_page(request: Request) -> Response:
 
 
 def install(app) -> None:
-    """The router and what turns NotLoggedIn / Forbidden / a bad form into pages."""
+    """The routers and what turns NotLoggedIn / Forbidden / a bad form into pages."""
+    from alerts.staff import curation_pages  # it builds on this module's helpers
+
     app.include_router(router)
+    app.include_router(curation_pages.router)
 
     @app.exception_handler(NotLoggedIn)
     def _not_logged_in(request: Request, _error: NotLoggedIn) -> Response:
