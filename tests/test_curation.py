@@ -192,7 +192,7 @@ def _post(browser, path: str, data=None, page="/staff"):
     return browser.post(path, data={"csrf_token": token} | (data or {}))
 
 
-def _advisory(database, number: int, title: str, tier: str = "urgent", **fields) -> int:
+def _advisory(database, number: int, title: str, tier: str = "urgent", cve=None, **fields) -> int:
     item = f"item-{number}"
     with database.session() as session:
         advisory = Advisory(
@@ -203,7 +203,7 @@ def _advisory(database, number: int, title: str, tier: str = "urgent", **fields)
             title=title,
             summary_text="A flaw.",
             url="https://www.cisa.gov/known-exploited-vulnerabilities-catalog",
-            cve_ids=[f"CVE-2026-{10000 + number}"],
+            cve_ids=[f"CVE-2026-{10000 + (cve or number)}"],
             known_exploited=tier == "urgent",
             tier=tier,
             score=80 if tier == "urgent" else 40,
@@ -233,11 +233,12 @@ def test_from_the_queue_to_a_sent_alert_with_four_eyes(site, database, settings)
     _user(database, "ap@gov.example", "approver")
     add_subscribers(database, settings, 3)
     first = _advisory(database, 1, "FortiOS SSL-VPN flaw exploited <script>alert(1)</script>")
-    second = _advisory(database, 2, "Same flaw, other source", source="certfr-alertes")
+    second = _advisory(database, 2, "Same flaw, other source", source="certfr-alertes", cve=1)
     editor, approver = _login(site, "ed@gov.example"), _login(site, "ap@gov.example")
 
     queue = editor.get("/staff/queue")
     assert queue.status_code == 200 and "Same flaw, other source" in queue.text
+    assert "Also reported by: certfr-alertes" in queue.text  # the same CVE
     assert "<script>alert(1)</script>" not in queue.text and "&lt;script&gt;" in queue.text
     created = _post(
         editor, "/staff/queue/alert", {"advisory": [str(first), str(second)]}, page="/staff/queue"
@@ -474,3 +475,14 @@ def _unescape(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+def test_the_alert_list_filters_by_status(site, database):
+    _user(database, "ed@gov.example", "editor")
+    advisory = _advisory(database, 1, "FortiOS flaw")
+    editor = _login(site, "ed@gov.example")
+    _post(editor, "/staff/queue/alert", {"advisory": str(advisory)}, page="/staff/queue")
+    drafts, sent = editor.get("/staff/alerts?status=draft"), editor.get("/staff/alerts?status=sent")
+    assert drafts.status_code == sent.status_code == 200
+    assert "Fortinet" in drafts.text and "Fortinet" not in sent.text
+    assert 'value="draft" selected' in drafts.text

@@ -20,7 +20,7 @@ from alerts.curation.models import (
     QueueDecision,
 )
 from alerts.models import Advisory, AdvisoryCve
-from alerts.queries import _escape_like
+from alerts.queries import _escape_like, sources_for_cves
 from alerts.relevance.catalogue import Catalogue
 from alerts.staff import audit
 from alerts.staff.models import StaffUser
@@ -85,6 +85,16 @@ def queue(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (Cursor(rows[-1].queued_at, rows[-1].id) if more and rows else None)
+
+
+def other_sources(session: Session, rows: list[Advisory]) -> dict[int, list[str]]:
+    """For each advisory of a page, the other sources that wrote about its CVEs: one
+    vulnerability, several voices (choose them together to make one alert)."""
+    by_cve = sources_for_cves(session, sorted({cve for row in rows for cve in row.cve_ids or ()}))
+    return {
+        row.id: sorted({s for cve in row.cve_ids or () for s in by_cve.get(cve, ())} - {row.source})
+        for row in rows
+    }
 
 
 def queue_counts(session: Session) -> dict[str, int]:

@@ -59,6 +59,7 @@ def queue_page(request: Request) -> Response:
     with _database(request).session() as session:
         rows, following = service.queue(session, filters, after, PAGE)
         counts = service.queue_counts(session)
+        others = service.other_sources(session, rows)
         session.expunge_all()
     return page(
         request,
@@ -66,6 +67,7 @@ def queue_page(request: Request) -> Response:
         user,
         section="queue",
         rows=rows,
+        others=others,
         counts=counts,
         filters=filters,
         following=following.token() if following else "",
@@ -115,7 +117,7 @@ def alerts_page(request: Request) -> Response:
     with _database(request).session() as session:
         rows = service.list_alerts(session, (status,) if status in STATUSES else None)
         session.expunge_all()
-    return page(request, "alerts.html", user, section="alerts", alerts=rows, status=status or "")
+    return page(request, "alerts.html", user, section="alerts", alerts=rows, chosen=status or "")
 
 
 def _alert(request: Request, alert_id: int) -> Alert | None:
