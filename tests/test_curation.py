@@ -297,6 +297,8 @@ def test_from_the_queue_to_a_sent_alert_with_four_eyes(site, database, settings)
         "alert-approve",
         "alert-send",
     ]
+    figures = approver.get(f"/staff/alerts/{alert_id}").text
+    assert "Delivery" in figures and "<td>EN</td><td>3</td><td>3</td>" in figures  # 3 waiting
 
 
 def test_an_approver_who_edited_last_cannot_approve_and_edits_after_approval_go_back(

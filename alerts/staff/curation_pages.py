@@ -16,6 +16,7 @@ from alerts.compose.content import MissingText
 from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.content import alert_content, alert_firms
 from alerts.curation.models import STATUSES, Alert
+from alerts.delivery.figures import delivery_figures
 from alerts.delivery.service import SendRefused, alert_targeting, send_alert
 from alerts.staff import audit
 from alerts.staff.models import StaffUser
@@ -142,6 +143,7 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
     with _database(request).session() as session:
         sources = service.sources_of(session, alert.id)
         trail = audit.trail(session, f"alert:{alert.id}", limit=50)
+        figures = delivery_figures(session, alert.id) if alert.fanned_out_at else None
         session.expunge_all()
     actor = lifecycle.Actor(user.id, user.role)
     return page(
@@ -158,6 +160,7 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
         four_eyes=alert.last_editor_id == user.id,
         sources=sources,
         trail=trail,
+        figures=figures,
         languages=LANGUAGES,
         error=error,
         local=lambda moment: (

@@ -20,6 +20,7 @@ from alerts.queries import (
 )
 from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
+from alerts.staff import feeds as staff_feeds
 from alerts.staff import web as staff_pages
 from alerts.store import Database
 from alerts.web.headers import SecurityHeaders
@@ -45,6 +46,7 @@ def create_app(
     app.include_router(webhook_routes)
     app.include_router(public_pages)
     staff_pages.install(app)
+    app.include_router(staff_feeds.router)
     app.state.database = database
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
 
