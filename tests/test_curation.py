@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from alerts.curation import drafting, editing, lifecycle
+from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.models import Alert, QueueDecision
 from alerts.delivery.models import OutboxMessage
 from alerts.models import Advisory, AdvisoryCve
@@ -238,11 +238,11 @@ def test_from_the_queue_to_a_sent_alert_with_four_eyes(site, database, settings)
 
     queue = editor.get("/staff/queue")
     assert queue.status_code == 200 and "Same flaw, other source" in queue.text
-    assert "Also reported by: certfr-alertes" in queue.text  # the same CVE
+    assert "Same CVE:" in queue.text  # one item, two sources
+    merged = re.findall(r'name="advisory" value="([\d,]+)"', queue.text)
+    assert merged == [f"{second},{first}"]
     assert "<script>alert(1)</script>" not in queue.text and "&lt;script&gt;" in queue.text
-    created = _post(
-        editor, "/staff/queue/alert", {"advisory": [str(first), str(second)]}, page="/staff/queue"
-    )
+    created = _post(editor, "/staff/queue/alert", {"advisory": merged}, page="/staff/queue")
     assert created.status_code == 303
     alert_id = int(re.search(r"/staff/alerts/(\d+)/edit", created.headers["location"]).group(1))
     assert "Same flaw" not in editor.get("/staff/queue").text  # left the queue
@@ -488,3 +488,27 @@ def test_the_alert_list_filters_by_status(site, database):
     assert drafts.status_code == sent.status_code == 200
     assert "Fortinet" in drafts.text and "Fortinet" not in sent.text
     assert 'value="draft" selected' in drafts.text
+
+
+def test_the_sms_preview_marks_the_characters_that_force_unicode(site, database):
+    _user(database, "ed@gov.example", "editor")
+    advisory = _advisory(database, 1, "FortiOS flaw")
+    editor = _login(site, "ed@gov.example")
+    location = _post(editor, "/staff/queue/alert", {"advisory": str(advisory)}, page="/staff/queue")
+    alert_id = int(location.headers["location"].split("/")[3])
+    form = _edit_form(editor.get(f"/staff/alerts/{alert_id}/edit").text)
+    form["title_en"] = "Ransomware ☠ hits FortiGate"  # no GSM-7 equivalent for the skull
+    _post(editor, f"/staff/alerts/{alert_id}/edit", form, page=f"/staff/alerts/{alert_id}/edit")
+    page = editor.get(f"/staff/alerts/{alert_id}").text
+    assert '<pre class="sms" lang="en">' in page and "UCS-2" in page
+    assert 'Ransomware <mark class="unicode">☠</mark>' in page  # the title shortened to fit
+
+
+def test_advisories_about_the_same_cve_merge_into_one_item():
+    def row(number, cves, source):
+        return Advisory(id=number, cve_ids=cves, source=source, title=str(number))
+
+    rows = [row(3, ["CVE-1"], "a"), row(2, ["CVE-2"], "b"), row(1, ["CVE-2", "CVE-1"], "c")]
+    items = service.merge_duplicates(rows)
+    assert [item.ids for item in items] == ["3", "2,1"]  # joins the item of its first CVE
+    assert items[1].sources == ["b", "c"]

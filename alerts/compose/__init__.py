@@ -22,7 +22,7 @@ from alerts.compose.content import (
 )
 from alerts.compose.gsm import SegmentCount, sms_segments, to_gsm7
 from alerts.compose.mail import compose_email, compose_newsletter
-from alerts.compose.sms import compose_sms, sms_report
+from alerts.compose.sms import compose_sms, sms_previews, sms_report
 
 __all__ = [
     "PLACEHOLDERS",
@@ -38,6 +38,7 @@ __all__ = [
     "compose_newsletter",
     "compose_sms",
     "missing_languages",
+    "sms_previews",
     "sms_report",
     "sms_segments",
     "to_gsm7",

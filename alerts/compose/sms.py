@@ -54,10 +54,16 @@ def compose_sms(content: AlertContent, language: str, links: RecipientLinks) -> 
 def sms_report(content: AlertContent) -> dict[str, SegmentCount]:
     """Segments per language version, with an opt-out link of realistic length: for staff
     to see before approving."""
+    return {language: sms.segments for language, sms in sms_previews(content).items()}
+
+
+def sms_previews(content: AlertContent) -> dict[str, ComposedSms]:
+    """The SMS of each language version as it would go out, a link of realistic length
+    standing in for each recipient's opt-out link."""
     links = RecipientLinks(preferences="", unsubscribe="", sms_optout=REPORT_LINK)
     missing = missing_languages(content)
     languages = [language for language in LANGUAGES if language not in missing]
-    return {language: compose_sms(content, language, links).segments for language in languages}
+    return {language: compose_sms(content, language, links) for language in languages}
 
 
 def measure(text: str) -> SegmentCount:

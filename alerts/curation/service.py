@@ -87,6 +87,39 @@ def queue(
     return rows, (Cursor(rows[-1].queued_at, rows[-1].id) if more and rows else None)
 
 
+@dataclass
+class QueueItem:
+    """Advisories of one page about the same CVEs, shown and chosen as one item."""
+
+    lead: Advisory  # the newest in the queue
+    members: list[Advisory]
+
+    @property
+    def ids(self) -> str:
+        return ",".join(str(member.id) for member in self.members)
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({member.source for member in self.members})
+
+
+def merge_duplicates(rows: list[Advisory]) -> list[QueueItem]:
+    """Rows sharing a CVE become one item, in the order of their first row. Pure."""
+    items: list[QueueItem] = []
+    by_cve: dict[str, QueueItem] = {}
+    for row in rows:
+        cves = row.cve_ids or ()
+        item = next((by_cve[cve] for cve in cves if cve in by_cve), None)
+        if item is None:
+            item = QueueItem(row, [row])
+            items.append(item)
+        else:
+            item.members.append(row)
+        for cve in cves:
+            by_cve.setdefault(cve, item)
+    return items
+
+
 def other_sources(session: Session, rows: list[Advisory]) -> dict[int, list[str]]:
     """For each advisory of a page, the other sources that wrote about its CVEs: one
     vulnerability, several voices (choose them together to make one alert)."""

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from alerts.compose import PLACEHOLDERS, compose_email, sms_report
+from alerts.compose import PLACEHOLDERS, compose_email, sms_previews
 from alerts.compose.content import MissingText
 from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.content import alert_content, alert_firms
@@ -67,7 +67,7 @@ def queue_page(request: Request) -> Response:
         "queue.html",
         user,
         section="queue",
-        rows=rows,
+        items=service.merge_duplicates(rows),
         others=others,
         counts=counts,
         filters=filters,
@@ -78,7 +78,9 @@ def queue_page(request: Request) -> Response:
 
 
 def _ids(form) -> list[int]:
-    return [int(value) for value in form.getlist("advisory") if str(value).isdigit()][:50]
+    """Chosen advisories; a merged queue item posts its ids joined by commas."""
+    values = (part for value in form.getlist("advisory") for part in str(value).split(","))
+    return [int(value) for value in values if value.strip().isdigit()][:50]
 
 
 @router.post("/queue/dismiss", response_class=HTMLResponse)
@@ -171,7 +173,7 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
 
 def _sms(content) -> dict[str, Any]:
     try:
-        return sms_report(content)
+        return sms_previews(content)
     except (MissingText, ValueError):
         return {}
 
