@@ -297,8 +297,11 @@ def test_from_the_queue_to_a_sent_alert_with_four_eyes(site, database, settings)
         "alert-approve",
         "alert-send",
     ]
+    for _ in range(2):
+        assert site.browser().get(f"/alerts/{alert_id}").status_code == 200  # the public page
     figures = approver.get(f"/staff/alerts/{alert_id}").text
     assert "Delivery" in figures and "<td>EN</td><td>3</td><td>3</td>" in figures  # 3 waiting
+    assert "Views of the public page: 2" in figures
 
 
 def test_an_approver_who_edited_last_cannot_approve_and_edits_after_approval_go_back(
@@ -512,3 +515,36 @@ def test_advisories_about_the_same_cve_merge_into_one_item():
     items = service.merge_duplicates(rows)
     assert [item.ids for item in items] == ["3", "2,1"]  # joins the item of its first CVE
     assert items[1].sources == ["b", "c"]
+
+
+def test_the_editor_counts_recipients_for_an_unsaved_targeting(site, database, settings):
+    _user(database, "ed@gov.example", "editor")
+    add_subscribers(database, settings, 4)  # all run a FortiGate, in English
+    add_subscribers(database, settings, 2, start=10, families=["microsoft-exchange"])
+    advisory = _advisory(database, 1, "FortiOS flaw")
+    editor = _login(site, "ed@gov.example")
+    location = _post(editor, "/staff/queue/alert", {"advisory": str(advisory)}, page="/staff/queue")
+    alert_id = int(location.headers["location"].split("/")[3])
+    form = _edit_form(editor.get(f"/staff/alerts/{alert_id}/edit").text)
+    fortigate = _post(
+        editor,
+        f"/staff/alerts/{alert_id}/edit",
+        form | {"count": "1"},
+        page=f"/staff/alerts/{alert_id}/edit",
+    )
+    assert fortigate.status_code == 200 and "not saved yet" in fortigate.text
+    assert (
+        '<th scope="row">email</th><td>0</td><td>0</td><td>4</td><td>0</td><td>4</td>'
+        in fortigate.text
+    )
+    everyone = _post(
+        editor,
+        f"/staff/alerts/{alert_id}/edit",
+        form | {"count": "1", "families": []},
+        page=f"/staff/alerts/{alert_id}/edit",
+    )
+    assert "<td>6</td><td>0</td><td>6</td>" in everyone.text
+    with database.session() as session:
+        assert session.get(Alert, alert_id).targeting["families"] == [
+            "fortinet-fortigate"
+        ]  # unsaved

@@ -25,6 +25,10 @@ class AlertEdit:
     sectors: list[str]
     regions: list[str]
 
+    @property
+    def targeting(self) -> dict[str, list[str]]:
+        return {"families": self.families, "sectors": self.sectors, "regions": self.regions}
+
 
 class EditErrors(ValueError):
     """Field name -> message, for every field that is wrong."""

@@ -87,3 +87,16 @@ class QueueDecision(Base):
         ForeignKey("staff_users.id", ondelete="SET NULL")
     )
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertView(Base):
+    """Views of an alert's public page per Brussels day: a count, nothing about who.
+    (Mail scanners that open links count too: read it as an upper bound.)"""
+
+    __tablename__ = "alert_views"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    views: Mapped[int] = mapped_column(Integer, default=0)

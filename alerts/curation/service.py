@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Text, and_, cast, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alerts.curation import drafting, editing, lifecycle
+from alerts.curation.content import BRUSSELS
 from alerts.curation.models import (
     APPROVED,
     DISMISSED,
@@ -17,6 +20,7 @@ from alerts.curation.models import (
     USED,
     Alert,
     AlertAdvisory,
+    AlertView,
     QueueDecision,
 )
 from alerts.models import Advisory, AdvisoryCve
@@ -278,11 +282,7 @@ def edit(session: Session, alert: Alert, change: editing.AlertEdit, actor: Staff
     status = lifecycle.check(alert.status, lifecycle.EDIT, _actor(actor), alert.last_editor_id)
     diff = editing.text_diff(alert.texts or {}, change.texts)
     alert.tier, alert.texts, alert.links = change.tier, change.texts, change.links
-    alert.targeting = {
-        "families": change.families,
-        "sectors": change.sectors,
-        "regions": change.regions,
-    }
+    alert.targeting = change.targeting
     before = alert.status
     alert.status, alert.last_editor_id, alert.updated_at = status, actor.id, now
     if before in (APPROVED, SCHEDULED):
@@ -363,3 +363,22 @@ def list_alerts(session: Session, statuses: tuple[str, ...] | None = None, limit
 
 def _actor(user: StaffUser) -> lifecycle.Actor:
     return lifecycle.Actor(user.id, user.role)
+
+
+def count_view(session: Session, alert_id: int, now: datetime) -> None:
+    """One more view of the public page today (Brussels); an upsert, safe under load."""
+    day = now.astimezone(BRUSSELS).date().isoformat()
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(AlertView).values(alert_id=alert_id, day=day, views=1)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["alert_id", "day"], set_={"views": AlertView.views + 1}
+        )
+    )
+
+
+def views(session: Session, alert_id: int) -> int:
+    query = select(func.coalesce(func.sum(AlertView.views), 0)).where(
+        AlertView.alert_id == alert_id
+    )
+    return session.scalar(query) or 0

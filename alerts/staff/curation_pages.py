@@ -146,6 +146,7 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
         sources = service.sources_of(session, alert.id)
         trail = audit.trail(session, f"alert:{alert.id}", limit=50)
         figures = delivery_figures(session, alert.id) if alert.fanned_out_at else None
+        page_views = service.views(session, alert.id)
         session.expunge_all()
     actor = lifecycle.Actor(user.id, user.role)
     return page(
@@ -163,6 +164,7 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
         sources=sources,
         trail=trail,
         figures=figures,
+        page_views=page_views,
         languages=LANGUAGES,
         error=error,
         local=lambda moment: (
@@ -220,7 +222,7 @@ def _form_values(alert: Alert) -> dict[str, Any]:
     return values
 
 
-def _editor(request, user, alert, values, errors=None, status: int = 200) -> Response:
+def _editor(request, user, alert, values, errors=None, status: int = 200, counts=None) -> Response:
     language = _language(request)
     return page(
         request,
@@ -231,6 +233,7 @@ def _editor(request, user, alert, values, errors=None, status: int = 200) -> Res
         alert=alert,
         values=values,
         errors=errors or {},
+        counts=counts,
         languages=drafting.LANGUAGES,
         family_groups=options.family_groups(_catalogue(request)),
         sectors=[
@@ -263,6 +266,9 @@ async def save_edit(request: Request, alert_id: int) -> Response:
     }
     try:
         change = editing.parse(fields, lists, _known(request))
+        if form.get("count"):  # "count recipients": the editor again, nothing stored
+            counts = _audience(request, Alert(tier=change.tier, targeting=change.targeting))
+            return _editor(request, user, alert, fields | lists, counts=counts)
         with _database(request).session() as session:
             stored = session.get(Alert, alert_id)
             service.edit(session, stored, change, user, utcnow())

@@ -39,6 +39,7 @@ from alerts.compose.content import (
 from alerts.compose.views import alert_view, firm_view, local_date
 from alerts.curation.content import BRUSSELS, alert_content, alert_firms
 from alerts.curation.models import SENDING, SENT, Alert
+from alerts.curation.service import count_view
 from alerts.templating import LANGUAGES, gettext, negotiate, render
 
 router = APIRouter()
@@ -305,6 +306,7 @@ def alert_page(request: Request, alert_id: int) -> Response:
             return HTMLResponse(render("web/alert_missing.html", language), status_code=404)
         content = alert_content(alert, request.app.state.settings.public_base_url)
         firms = [firm_view(firm) for firm in alert_firms(alert)]
+        count_view(session, alert.id, datetime.now(UTC))  # a number per day, no visitor data
     used, text, fallback = _pick(content, language)
     view = alert_view(content, used, text, fallback)
     page = render("web/alert.html", used if not fallback else language, alert=view, firms=firms)
