@@ -85,6 +85,8 @@ class Advisory(Base):
         Index("ix_advisories_published", "published"),
         Index("ix_advisories_source_published", "source", "published"),
         Index("ix_advisories_tier_queued", "tier", "queued_at"),
+        # The staff queue: one tier, highest score first, then newest (keyset pages).
+        Index("ix_advisories_queue", "tier", "score", "queued_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

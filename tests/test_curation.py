@@ -206,7 +206,7 @@ def _advisory(database, number: int, title: str, tier: str = "urgent", cve=None,
             cve_ids=[f"CVE-2026-{10000 + (cve or number)}"],
             known_exploited=tier == "urgent",
             tier=tier,
-            score=80 if tier == "urgent" else 40,
+            score=fields.pop("score", 80 if tier == "urgent" else 40),
             reasons=[
                 {
                     "rule": "kev",
@@ -369,13 +369,15 @@ def test_the_queue_pages_with_a_cursor_and_filters(site, database):
     for number in range(30):
         _advisory(database, number, f"Advisory number {number:02d}")
     _advisory(database, 99, "A newsletter item", tier="newsletter")
+    _advisory(database, -5, "Oldest but most relevant", score=95)
     editor = _login(site, "ed@gov.example")
     first = editor.get("/staff/queue")
-    assert "Advisory number 29" in first.text and "Advisory number 04" not in first.text
-    assert "Urgent (30)" in first.text and "Newsletter (1)" in first.text
+    assert first.text.index("Oldest but most relevant") < first.text.index("Advisory number 29")
+    assert "Advisory number 29" in first.text and "Advisory number 05" not in first.text
+    assert "Urgent (31)" in first.text and "Newsletter (1)" in first.text
     following = re.search(r'href="(/staff/queue\?[^"]*after=[^"]+)"', first.text).group(1)
     second = editor.get(following.replace("&amp;", "&"))
-    assert "Advisory number 04" in second.text and "Advisory number 29" not in second.text
+    assert "Advisory number 05" in second.text and "Advisory number 29" not in second.text
     assert "Advisory number 07" in editor.get("/staff/queue?q=number+07").text
     assert "Advisory number 07" in editor.get("/staff/queue?q=CVE-2026-10007").text
     assert "A newsletter item" in editor.get("/staff/queue?tier=newsletter").text

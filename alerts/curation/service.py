@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, and_, cast, exists, func, or_, select
+from sqlalchemy import Text, cast, exists, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -51,44 +51,46 @@ class QueueFilter:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the next page starts: keyset pagination on (queued_at, id), so page 500 costs
-    what page 1 costs."""
+    """Where the next page starts: keyset pagination on (score, queued_at, id), so page 500
+    costs what page 1 costs."""
 
+    score: int
     queued_at: datetime
     id: int
 
     def token(self) -> str:
-        return f"{self.queued_at.isoformat()}~{self.id}"
+        return f"{self.score}~{self.queued_at.isoformat()}~{self.id}"
 
     @classmethod
     def parse(cls, token: str | None) -> Cursor | None:
-        if not token or "~" not in token or len(token) > 60:
+        parts = (token or "").split("~")
+        if len(parts) != 3 or len(token) > 80:
             return None
-        moment, _, number = token.rpartition("~")
         try:
-            return cls(datetime.fromisoformat(moment), int(number))
+            return cls(int(parts[0]), datetime.fromisoformat(parts[1]), int(parts[2]))
         except ValueError:
             return None
+
+    @classmethod
+    def after(cls, row: Advisory) -> Cursor:
+        return cls(row.score or 0, row.queued_at, row.id)
 
 
 def queue(
     session: Session, filters: QueueFilter, after: Cursor | None = None, limit: int = 25
 ) -> tuple[list[Advisory], Cursor | None]:
-    """Undecided advisories of one tier, newest in the queue first, and the next page's
-    cursor (None on the last page). Walks the (tier, queued_at) index."""
-    query = _queue_query(select(Advisory), filters)
+    """Undecided advisories of one tier, highest score first, then newest in the queue, and
+    the next page's cursor (None on the last page). Walks the (tier, score, queued_at, id)
+    index."""
+    key = tuple_(Advisory.score, Advisory.queued_at, Advisory.id)
+    query = _queue_query(select(Advisory), filters).where(Advisory.score.is_not(None))
     if after is not None:
-        query = query.where(
-            or_(
-                Advisory.queued_at < after.queued_at,
-                and_(Advisory.queued_at == after.queued_at, Advisory.id < after.id),
-            )
-        )
-    query = query.order_by(Advisory.queued_at.desc(), Advisory.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(query))
+        query = query.where(key < tuple_(after.score, after.queued_at, after.id))
+    order = (Advisory.score.desc(), Advisory.queued_at.desc(), Advisory.id.desc())
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (Cursor(rows[-1].queued_at, rows[-1].id) if more and rows else None)
+    return rows, (Cursor.after(rows[-1]) if more and rows else None)
 
 
 @dataclass

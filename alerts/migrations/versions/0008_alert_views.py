@@ -1,4 +1,4 @@
-"""alert_views: anonymous daily view counts of the public alert pages
+"""alert_views: anonymous daily view counts of the public alert pages; the queue's index
 
 Revision ID: 0008
 Revises: 0007
@@ -23,7 +23,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("alert_id", "day"),
     )
+    with op.batch_alter_table("advisories", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_advisories_queue", ["tier", "score", "queued_at", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("advisories", schema=None) as batch_op:
+        batch_op.drop_index("ix_advisories_queue")
     op.drop_table("alert_views")
