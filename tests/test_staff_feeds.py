@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from alerts.feeds import load_registry, sync_feeds
 from alerts.models import Feed, PollRun
 from alerts.staff import accounts
 from alerts.staff.feeds import feed_health, local_time
+from alerts.staff.models import AuditEvent
 from tests.subscriber_site import CSRF, Site
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)
@@ -238,3 +239,30 @@ def test_a_feed_failing_for_long_keeps_its_error_time(site):
     assert (gone.state, gone.last_error, gone.last_error_at) == ("gone", "HTTP 410", long_ago)
     assert gone.last_run.status == "gone"
     assert health["certfr-avis"].last_error is None  # recovered, and long ago
+
+
+def test_an_admin_enables_a_gone_feed_again_and_it_is_audited(site):
+    _health(site)
+    with site.database.session() as session:
+        session.execute(update(Feed).where(Feed.name == "gone-feed").values(enabled=False))
+    _add(site.database, "editor@gov.example", "editor")
+    _login(site, "editor@gov.example")
+    page = site.client.get("/staff/feeds").text
+    assert "Enable again" not in page
+    token = CSRF.search(page).group(1)
+    refused = site.client.post("/staff/feeds/gone-feed/enable", data={"csrf_token": token})
+    assert refused.status_code == 403
+    _add(site.database, "admin@gov.example", "admin")
+    _login(site, "admin@gov.example")
+    page = site.client.get("/staff/feeds").text
+    assert "Enable again" in _row(page, "gone-feed")
+    token = CSRF.search(page).group(1)
+    done = site.client.post("/staff/feeds/gone-feed/enable", data={"csrf_token": token})
+    assert done.status_code == 303
+    with site.database.session() as session:
+        feed = session.scalars(select(Feed).where(Feed.name == "gone-feed")).one()
+        assert feed.enabled and not feed.disabled_reason
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert "feed-enabled" in actions
+    missing = site.client.post("/staff/feeds/no-such-feed/enable", data={"csrf_token": token})
+    assert missing.status_code == 404

@@ -13,7 +13,14 @@ from tests.test_curation import _advisory, _login, _post, _user
 
 ADMIN_ONLY = ("/staff/users", "/staff/audit")
 ROLES = ("editor", "approver", "admin")
-VALUES = {"alert_id": "1", "user_id": "1", "language": "en", "kind": "html", "action": "submit"}
+VALUES = {
+    "alert_id": "1",
+    "user_id": "1",
+    "language": "en",
+    "kind": "html",
+    "action": "submit",
+    "name": "certfr-avis",
+}
 
 
 @pytest.fixture

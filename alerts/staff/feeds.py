@@ -16,9 +16,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from alerts.feeds import FeedConfig, Registry, RegistryError, load_registry
+from alerts.feeds import (
+    FeedConfig,
+    Registry,
+    RegistryError,
+    enable_feed,
+    load_registry,
+    sync_feeds,
+)
 from alerts.models import Feed, PollRun
-from alerts.staff.web import page, staff_user
+from alerts.staff import audit
+from alerts.staff.models import ADMIN, StaffUser
+from alerts.staff.web import _form, message, page, staff_user
+from alerts.templating import N_
 
 router = APIRouter(prefix="/staff")
 log = logging.getLogger(__name__)
@@ -181,3 +191,22 @@ def feeds_page(request: Request) -> Response:
         registry_error=registry_error,
         local_time=local_time,
     )
+
+
+@router.post("/feeds/{name}/enable", response_class=HTMLResponse)
+async def enable(request: Request, name: str) -> Response:
+    """Admins re-enable a feed the publisher marked gone (as `alerts feeds enable`)."""
+    user = staff_user(request, ADMIN)
+    await _form(request)
+    registry, registry_error = _registry(request)
+    if registry is None:
+        return message(request, user, 409, N_("Nothing was changed"), registry_error)
+    now = datetime.now(UTC)
+    with request.app.state.database.session() as session:
+        sync_feeds(session, registry)
+        if not enable_feed(session, name[:100]):
+            return message(request, user, 404, N_("Not found"), N_("There is no such page."))
+        audit.record(
+            session, now, session.get(StaffUser, user.id), "feed-enabled", f"feed:{name[:50]}"
+        )
+    return RedirectResponse("/staff/feeds", status_code=303)
