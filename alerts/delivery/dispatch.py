@@ -33,6 +33,8 @@ from alerts.delivery.models import DELIVERED, PERMANENT, TECHNICAL
 from alerts.delivery.outbox import Claimed
 from alerts.delivery.recipients import Recipient, read_recipients
 from alerts.delivery.throttle import Throttle
+from alerts.referrals.selection import Referrals
+from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
 from alerts.store import Database
 from subscribers.links import Links
@@ -77,8 +79,14 @@ class Dispatcher:
         self.receipt_channels = receipt_channels(settings)
         self.stopping = threading.Event()
         self._composed: dict[tuple, object] = {}
+        self.referrals = Referrals(
+            database, default_catalogue(), settings.public_base_url, self.signer, self.now
+        )
         self._sender: ThreadPoolExecutor | None = None  # during run_once
         self._in_flight: Future | None = None
+
+    def now(self) -> datetime:
+        return self.clock()  # late-bound: tests replace the clock after construction
 
     @classmethod
     def from_settings(cls, database: Database, settings: Settings) -> Dispatcher:
@@ -214,13 +222,21 @@ class Dispatcher:
         return recipient.newsletter_ok if row.kind == "newsletter" else recipient.urgent_email_ok
 
     def _send_emails(self, alert, rows: list[Claimed], recipients) -> None:
-        by_language: dict[str, list[Claimed]] = defaultdict(list)
+        """One content per language and set of referred firms (each subscriber's firms come
+        from a fair rotation, so recipients sharing them share a request)."""
+        groups: dict[tuple[str, tuple], list[Claimed]] = defaultdict(list)
         for row in rows:
-            by_language[recipients[row.subscriber_id].language].append(row)
-        for language, group in by_language.items():
-            message = self._email(alert, language, recipients[group[0].subscriber_id].email)
+            recipient = recipients[row.subscriber_id]
+            firms = self.referrals.choose(
+                alert, recipient.region, recipient.language, recipient.subscriber_id
+            )
+            groups[(recipient.language, firms)].append(row)
+        for (language, firms), group in groups.items():
+            first = recipients[group[0].subscriber_id].email
+            message = self._email(alert, language, first, firms)
             for chunk in outbox.chunks(group, self.email_channel.batch_size):
                 self._email_batch(message, chunk, recipients)
+            self.referrals.count_shown(alert.id, firms, len(group))
 
     def _email_batch(self, message: EmailMessage, rows: list[Claimed], recipients) -> None:
         simulated, real = [], []
@@ -368,14 +384,18 @@ class Dispatcher:
     def _alert(self, alert_id: int | None) -> Alert | None:
         return _load_alert(self.database, alert_id) if alert_id else None
 
-    def _email(self, alert: Alert, language: str, first_address: str) -> EmailMessage:
-        """Composed once per alert version and language, whatever the number of recipients."""
-        key = (alert.id, alert.updated_at, language)
+    def _email(
+        self, alert: Alert, language: str, first_address: str, firm_ids: tuple = ()
+    ) -> EmailMessage:
+        """Composed once per alert version, language and referred firms, whatever the number
+        of recipients. With no directory firm for them, the firms staff gave on the alert."""
+        key = (alert.id, alert.updated_at, language, firm_ids)
         if key not in self._composed:
-            if len(self._composed) > 64:
+            if len(self._composed) > 1024:
                 self._composed.clear()
             content = alert_content(alert, self.settings.public_base_url)
-            self._composed[key] = compose_email(content, language, PLACEHOLDERS, alert_firms(alert))
+            firms = self.referrals.views(alert, firm_ids) if firm_ids else alert_firms(alert)
+            self._composed[key] = compose_email(content, language, PLACEHOLDERS, firms)
         composed = self._composed[key]
         return EmailMessage(
             to=first_address,

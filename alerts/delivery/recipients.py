@@ -18,6 +18,7 @@ class Recipient(NamedTuple):
     email: str
     phone: str | None
     language: str
+    region: str
     link_key: str
     sms_optout_code: str
     urgent_email_ok: bool
@@ -32,6 +33,7 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
         Subscriber.email,
         Subscriber.phone,
         Subscriber.language,
+        Subscriber.region,
         Subscriber.link_key,
         Subscriber.sms_optout_code,
         Subscriber.status,
@@ -48,6 +50,7 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
             email,
             phone,
             language,
+            region,
             key,
             code,
             status,
@@ -63,6 +66,7 @@ def read_recipients(session, ids: list[int]) -> dict[int, Recipient]:
             email,
             phone,
             language,
+            region,
             key,
             code,
             urgent_email_ok=bool(active and not email_blocked and urgent_email),

@@ -1,0 +1,1 @@
+"""The referral directory: vetted security firms, whom each alert shows, fairly."""
