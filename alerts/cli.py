@@ -20,6 +20,7 @@ from alerts.ingest.parsers import FORMATS
 from alerts.ingest.poller import Poller
 from alerts.logs import configure_logging
 from alerts.queries import advisory_json
+from alerts.referrals.cli import app as firms_app
 from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.staff.cli import app as users_app
@@ -41,6 +42,7 @@ app.add_typer(relevance_app, name="relevance")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
+app.add_typer(firms_app, name="firms")
 app.command("send")(send)
 app.command("worker")(worker)
 console = Console()

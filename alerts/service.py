@@ -16,6 +16,7 @@ from alerts.delivery.newsletter import queue_newsletters
 from alerts.delivery.service import send_alert
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
+from alerts.referrals.jobs import expire_and_warn
 from alerts.relevance.service import default_catalogue, sweep
 from alerts.settings import Settings
 from alerts.staff import accounts
@@ -75,6 +76,15 @@ def start_scheduler(poller: Poller) -> BackgroundScheduler:
         id="purge-staff-sessions",
         max_instances=1,
         coalesce=True,
+    )
+    # Vettings that ended expire, and staff are warned once of those ending within 30 days.
+    scheduler.add_job(
+        lambda: log.info("firm expiry: %s", expire_and_warn(poller.database)),
+        CronTrigger(hour=6, minute=0, timezone="Europe/Brussels"),
+        id="expire-firms",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
     )
     _add_newsletter_jobs(scheduler, poller.database)
     scheduler.start()

@@ -18,6 +18,7 @@ def test_scheduler_jobs(database, settings):
             "send-scheduled",
             "newsletter-daily",
             "newsletter-weekly",
+            "expire-firms",
         } <= set(jobs)
         weekly = jobs["newsletter-weekly"].trigger
         assert str(weekly.timezone) == "Europe/Brussels" and "mon" in str(weekly)

@@ -8,10 +8,13 @@ import re
 
 import pytest
 
+from alerts.referrals import directory
+from alerts.referrals.validation import parse_firm
 from tests.subscriber_site import Site
-from tests.test_curation import _advisory, _login, _post, _user
+from tests.test_curation import NOW, _advisory, _login, _post, _user
 
-ADMIN_ONLY = ("/staff/users", "/staff/audit")
+ADMIN_ONLY = ("/staff/users", "/staff/audit", "/staff/corrections", "/staff/firms/new")
+ADMIN_ONLY_ENDINGS = ("/edit", "/link")  # of /staff/firms/{id}/…; alerts are edited by editors
 ROLES = ("editor", "approver", "admin")
 VALUES = {
     "alert_id": "1",
@@ -20,6 +23,8 @@ VALUES = {
     "kind": "html",
     "action": "submit",
     "name": "certfr-avis",
+    "firm_id": "1",
+    "correction_id": "1",
 }
 
 
@@ -29,6 +34,18 @@ def site(settings, database):
     for role in ROLES:
         _user(database, f"{role}@gov.example", role)
     advisory = _advisory(database, 1, "FortiOS flaw")
+    with database.session() as session:
+        record = {
+            "name": "Secure Firm",
+            "enterprise_number": "0123.456.749",
+            "website": "https://firm.example",
+            "email": "help@firm.example",
+            "phone": "+3225418111",
+            "regions": "BE-VAN",
+            "languages": "nl",
+            "specialities": "incident-response",
+        }
+        directory.add(session, parse_firm(record), None, NOW)
     editor = _login(site, "editor@gov.example")
     _post(editor, "/staff/queue/alert", {"advisory": str(advisory)}, page="/staff/queue")
     return site
@@ -69,7 +86,10 @@ def test_each_role_opens_exactly_the_pages_it_should(site, role):
     browser = _login(site, f"{role}@gov.example")
     for path in _routes(site, "GET"):
         status = browser.get(path).status_code
-        if path.startswith(ADMIN_ONLY) and role != "admin":
+        admin_only = path.startswith(ADMIN_ONLY) or (
+            path.startswith("/staff/firms/") and path.endswith(ADMIN_ONLY_ENDINGS)
+        )
+        if admin_only and role != "admin":
             assert status == 403, (role, path)
         elif path != "/staff/login":
             assert status == 200, (role, path, status)

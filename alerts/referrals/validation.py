@@ -111,9 +111,9 @@ def _phone(value: Any) -> str:
     try:
         number = phonenumbers.parse(str(value or "").strip()[:40], "BE")
     except phonenumbers.NumberParseException:
-        raise ValueError("a phone number, like +32 2 123 45 67") from None
+        raise ValueError("a phone number, like +32 2 511 22 33") from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("a phone number, like +32 2 123 45 67")
+        raise ValueError("a phone number, like +32 2 511 22 33")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

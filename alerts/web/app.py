@@ -18,11 +18,15 @@ from alerts.queries import (
     feed_health,
     list_advisories,
 )
+from alerts.referrals.web import router as referral_pages
 from alerts.relevance.service import default_catalogue
 from alerts.settings import Settings
+from alerts.staff import corrections as staff_corrections
 from alerts.staff import feeds as staff_feeds
+from alerts.staff import firms as staff_firms
 from alerts.staff import web as staff_pages
 from alerts.store import Database
+from alerts.web.firms import router as firm_pages
 from alerts.web.headers import SecurityHeaders
 from alerts.web.public import router as public_pages
 from alerts.web.webhooks import router as webhook_routes
@@ -45,8 +49,12 @@ def create_app(
     app.include_router(subscriber_pages)
     app.include_router(webhook_routes)
     app.include_router(public_pages)
+    app.include_router(firm_pages)
     staff_pages.install(app)
     app.include_router(staff_feeds.router)
+    app.include_router(referral_pages)
+    app.include_router(staff_corrections.router)
+    app.include_router(staff_firms.router)
     app.state.database = database
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
 
