@@ -86,3 +86,21 @@ def test_expired_and_suspended_firms_are_never_shown(database, settings):
     Dispatcher.from_settings(database, settings).drain()
     for message in _emails(settings):
         assert "Secure Firm" not in _text(message)
+
+
+def test_a_ransomware_alert_calls_for_recovery_and_backup_firms(database, settings):
+    from alerts.curation.models import AlertAdvisory
+    from tests.test_curation import _advisory
+
+    _firm(database, 0, specialities="backup-recovery")
+    _firm(database, 1, specialities="network-firewall")
+    add_subscribers(database, settings, 2)
+    alert_id = add_alert(database, targeting={"families": []})  # everyone
+    advisory = _advisory(database, 1, "Ransomware group exploits backup servers", ransomware=True)
+    with database.session() as session:
+        session.add(AlertAdvisory(alert_id=alert_id, advisory_id=advisory))
+    send_alert(database, default_catalogue(), alert_id, now=NOW)
+    Dispatcher.from_settings(database, settings).drain()
+    for message in _emails(settings):
+        text = _text(message)
+        assert "Secure Firm 0" in text and "Secure Firm 1" not in text

@@ -8,8 +8,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import select
+
 from alerts.compose import Firm as FirmView
-from alerts.curation.models import Alert
+from alerts.curation.models import Alert, AlertAdvisory
+from alerts.models import Advisory
 from alerts.referrals import directory, matching
 from alerts.referrals.links import referral_url
 from alerts.referrals.models import VETTED, Firm
@@ -75,10 +78,20 @@ class Referrals:
         families = (alert.targeting or {}).get("families") or ()
         known = (self.catalogue.get(family) for family in families)
         categories = [family.category for family in known if family is not None]
-        need = matching.need_for(categories, alert.known_exploited, ransomware=False)
+        need = matching.need_for(categories, alert.known_exploited, self._ransomware(alert.id))
         candidates = [_candidate(firm) for firm in self._firms.values()]
         today = directory.today(self.clock())
         return matching.eligible(candidates, need, region, language, today)
+
+    def _ransomware(self, alert_id: int) -> bool:
+        """Whether an advisory the alert was written from reports ransomware use."""
+        used = (
+            select(AlertAdvisory.advisory_id)
+            .join(Advisory, Advisory.id == AlertAdvisory.advisory_id)
+            .where(AlertAdvisory.alert_id == alert_id, Advisory.ransomware.is_(True))
+        )
+        with self.database.session() as session:
+            return bool(session.scalar(select(used.exists())))
 
     def _reload(self) -> None:
         if time.monotonic() - self._loaded_at < RELOAD_SECONDS:
