@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint format clean translations browser
+.PHONY: run test test-fast bench lint format clean translations browser demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## run: the service on its embedded defaults (SQLite in ./var, http://127.0.0.1:8000)
 run: $(STAMP)
 	$(BIN)/alerts run
+
+## demo: the whole flow offline (local feeds, sample subscribers and firms, two staff accounts)
+demo: $(STAMP)
+	$(BIN)/python -m alerts.demo
 
 ## test: the whole suite, against SQLite and (when reachable or CI=true) PostgreSQL
 test: $(STAMP) browser

@@ -24,6 +24,7 @@ from alerts.referrals.cli import app as firms_app
 from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
 from alerts.staff.cli import app as users_app
+from alerts.status import status
 from alerts.store import Database
 from subscribers.cli import app as subscribers_app
 
@@ -45,6 +46,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(firms_app, name="firms")
 app.command("send")(send)
 app.command("worker")(worker)
+app.command("status")(status)
 console = Console()
 errors = Console(stderr=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
@@ -16,6 +17,7 @@ from alerts.delivery.newsletter import queue_newsletters
 from alerts.delivery.service import send_alert
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
+from alerts.leader import Leadership, lead_when_possible
 from alerts.referrals.jobs import expire_and_warn
 from alerts.relevance.service import default_catalogue, sweep
 from alerts.settings import Settings
@@ -112,6 +114,15 @@ def _add_newsletter_jobs(scheduler: BackgroundScheduler, database: Database) -> 
         )
 
 
+def _stopping_on_shutdown(dispatcher: Dispatcher, sender: threading.Thread):
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        _stop(dispatcher, sender)
+
+    return lifespan
+
+
 def _stop(dispatcher: Dispatcher, sender: threading.Thread) -> None:
     """The batch in flight finishes; claims not handed off are given back."""
     dispatcher.stop()
@@ -154,17 +165,24 @@ def _first_admin(database: Database) -> None:
 
 
 def serve(settings: Settings, database: Database, registry: Registry) -> None:
+    """The web app, a delivery worker and — on the one instance that holds the scheduler
+    lock — the scheduler; the others take over the scheduler if that instance goes."""
     log.info("settings: %s", settings.masked())
     _first_admin(database)
     poller = Poller(database, settings, registry)
-    scheduler = start_scheduler(poller)
     dispatcher = Dispatcher.from_settings(database, settings)
     sender = threading.Thread(target=dispatcher.run, name="delivery", daemon=True)
     sender.start()  # `alerts worker` adds more; they share the outbox
     app = create_app(settings, database)
+    leadership, stopping = Leadership(database), threading.Event()
+
+    def become_leader() -> None:
+        app.state.scheduler = start_scheduler(poller)  # /readyz and /metrics report it
+
+    lead_when_possible(leadership, become_leader, stopping)
     # uvicorn re-raises SIGTERM after its own shutdown, so the `finally` below may never run:
-    # the delivery thread is stopped from the app's shutdown instead.
-    app.add_event_handler("shutdown", lambda: _stop(dispatcher, sender))
+    # the delivery thread is stopped when the app's lifespan ends instead.
+    app.router.lifespan_context = _stopping_on_shutdown(dispatcher, sender)
     log.info("web app on http://%s:%s", settings.host, settings.port)
     try:
         uvicorn.run(
@@ -176,7 +194,11 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
             forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
+        stopping.set()
         _stop(dispatcher, sender)
-        scheduler.shutdown(wait=True)
+        scheduler = getattr(app.state, "scheduler", None)
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        leadership.release()
         poller.close()
         database.dispose()

@@ -26,6 +26,7 @@ from alerts.staff import feeds as staff_feeds
 from alerts.staff import firms as staff_firms
 from alerts.staff import web as staff_pages
 from alerts.store import Database
+from alerts.web import metrics
 from alerts.web.firms import router as firm_pages
 from alerts.web.headers import SecurityHeaders
 from alerts.web.public import router as public_pages
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(staff_corrections.router)
     app.include_router(staff_firms.router)
     app.state.database = database
+    metrics.install(app)
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
 
     @app.get("/healthz")
@@ -70,7 +72,10 @@ def create_app(
         except Exception:  # any database failure means not ready; details go to the log only
             log.exception("readiness check: database unreachable")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return JSONResponse({"status": "ok", "database": database.dialect})
+        body = {"database": database.dialect} | _scheduler_state(app)
+        if body.get("scheduler") == "stopped":
+            return JSONResponse({"status": "unavailable"} | body, 503)
+        return JSONResponse({"status": "ok"} | body)
 
     @app.get("/api/advisories")
     def api_advisories(
@@ -121,3 +126,12 @@ def create_app(
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
     return app
+
+
+def _scheduler_state(app: FastAPI) -> dict:
+    """{"scheduler": "running" | "stopped"} once `alerts run` attached its scheduler; nothing
+    for a web-only app (tests, `create_app` alone), whose readiness is the database's."""
+    scheduler = getattr(app.state, "scheduler", None)
+    if scheduler is None:
+        return {}
+    return {"scheduler": "running" if scheduler.running else "stopped"}
