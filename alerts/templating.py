@@ -80,3 +80,12 @@ def negotiate(accept_language: str | None, default: str = DEFAULT_LANGUAGE) -> s
         if language in LANGUAGES:
             return language
     return default
+
+
+def reader_language(request, preferred: str | None = None) -> str:
+    """The language of a page: ?lang=, else the remembered choice (cookie), else
+    `preferred` (a subscriber's own), else the browser's Accept-Language."""
+    asked = request.query_params.get("lang") or request.cookies.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    return preferred or negotiate(request.headers.get("accept-language"))

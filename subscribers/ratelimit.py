@@ -16,6 +16,11 @@ from subscribers.models import RateLimitHit
 
 def allow(session: Session, key: str, limit: int, window: timedelta, now: datetime) -> bool:
     """Count one hit for `key` in the current window; False once the limit is passed."""
+    return hit(session, key, window, now) <= limit
+
+
+def hit(session: Session, key: str, window: timedelta, now: datetime) -> int:
+    """Count one hit for `key` in the current window; returns the window's count."""
     start = _window_start(now, window)
     insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     statement = insert(RateLimitHit).values(
@@ -26,12 +31,7 @@ def allow(session: Session, key: str, limit: int, window: timedelta, now: dateti
             index_elements=["key", "window_start"], set_={"count": RateLimitHit.count + 1}
         )
     )
-    count = session.scalar(
-        select(RateLimitHit.count).where(
-            RateLimitHit.key == key[:80], RateLimitHit.window_start == start
-        )
-    )
-    return count <= limit
+    return hits(session, key, window, now)
 
 
 def hits(session: Session, key: str, window: timedelta, now: datetime) -> int:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from alerts.delivery.channels import SendError
-from alerts.templating import LANGUAGES, N_, gettext, negotiate, render
+from alerts.templating import LANGUAGES, N_, gettext, reader_language, render
 from alerts.web import csrf
 from subscribers import options
 from subscribers.consent import NOTICE_VERSION, Origin, notice_text
@@ -33,13 +33,6 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _service(request: Request) -> Subscriptions:
     return request.app.state.subscriptions
-
-
-def _language(request: Request, preferred: str | None = None) -> str:
-    asked = request.query_params.get("lang") or request.cookies.get("lang")
-    if asked in LANGUAGES:
-        return asked
-    return preferred or negotiate(request.headers.get("accept-language"))
 
 
 def _origin(request: Request, method: str) -> Origin:
@@ -108,14 +101,14 @@ def _notice_language(language: Any) -> str:
 
 @router.get("/subscribe", response_class=HTMLResponse)
 def signup_page(request: Request) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     data = {"language": language, "urgent_email": True, "newsletter": "weekly"}
     return page(request, "signup.html", language, **_form_context(request, data))
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
 async def signup(request: Request) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     try:
         form = await _form(request)
         if form.get("notice_version") != NOTICE_VERSION:
@@ -145,14 +138,14 @@ async def signup(request: Request) -> Response:
 def confirm_page(request: Request, token: str) -> Response:
     """A button, not an automatic confirmation: mail scanners that open links do not
     subscribe anyone."""
-    language = _language(request)
+    language = reader_language(request)
     notice = notice_text(language) if request.url.path.startswith("/confirm/") else None
     return page(request, "confirm.html", language, action=request.url.path, notice=notice)
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> Response:
-    language = _language(request)
+    language = reader_language(request)
 
     def action(token: str, origin: Origin) -> int:
         return _service(request).confirm(token, origin, notice_language=language)
@@ -166,7 +159,7 @@ async def confirm_email(request: Request, token: str) -> Response:
 
 
 async def _confirm(request: Request, token: str, action) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     try:
         await _form(request)
         subscriber_id = action(token, _origin(request, "email-link"))
@@ -219,12 +212,12 @@ def preferences_page(request: Request, token: str) -> Response:
     try:
         subscriber = _service(request).state(_service(request).subscriber_for(token))
     except TokenError as error:
-        return _link_problem(request, _language(request), error)
+        return _link_problem(request, reader_language(request), error)
     return _preferences(request, token, subscriber)
 
 
 def _preferences(request, token, subscriber, errors=None, data=None, status=200) -> Response:
-    language = _language(request, subscriber.language)
+    language = reader_language(request, subscriber.language)
     data = data or _profile_data(subscriber)
     context = _form_context(request, data, errors)
     return page(
@@ -262,7 +255,7 @@ async def save_preferences(request: Request, token: str) -> Response:
         subscriber = service.state(subscriber_id)
         return _preferences(request, token, subscriber, error.errors, data, 422)
     except Exception as error:
-        return _link_problem(request, _language(request), error)
+        return _link_problem(request, reader_language(request), error)
     return _to_preferences(request, subscriber_id, "saved")
 
 
@@ -270,14 +263,14 @@ async def save_preferences(request: Request, token: str) -> Response:
 async def preference_action(request: Request, token: str, action: str) -> Response:
     handler = _ACTIONS.get(action)
     if handler is None:
-        return problem(request, _language(request), 404, N_("Page not found"), "")
+        return problem(request, reader_language(request), 404, N_("Page not found"), "")
     service = _service(request)
     try:
         subscriber_id = service.subscriber_for(token)
         form = await _form(request)
         handler(service, subscriber_id, form, _origin(request, "preference-centre"))
     except Exception as error:
-        return _link_problem(request, _language(request), error)
+        return _link_problem(request, reader_language(request), error)
     return _to_preferences(request, subscriber_id, action)
 
 
@@ -300,8 +293,8 @@ def data_page(request: Request, token: str) -> Response:
     try:
         subscriber = service.state(service.subscriber_for_data(token))
     except TokenError as error:
-        return _link_problem(request, _language(request), error)
-    language = _language(request, subscriber.language)
+        return _link_problem(request, reader_language(request), error)
+    language = reader_language(request, subscriber.language)
     return page(request, "data.html", language, token=token)
 
 
@@ -311,7 +304,7 @@ def export_data(request: Request, token: str) -> Response:
     try:
         data = service.export(service.subscriber_for_data(token))
     except TokenError as error:
-        return _link_problem(request, _language(request), error)
+        return _link_problem(request, reader_language(request), error)
     headers = {
         "Content-Disposition": 'attachment; filename="my-sme-alerts-data.json"',
         "Cache-Control": "no-store",
@@ -322,7 +315,7 @@ def export_data(request: Request, token: str) -> Response:
 @router.post("/my-data/{token}/erase", response_class=HTMLResponse)
 async def erase_data(request: Request, token: str) -> Response:
     service = _service(request)
-    language = _language(request)
+    language = reader_language(request)
     try:
         subscriber_id = service.subscriber_for_data(token)
         form = await _form(request)
@@ -342,14 +335,14 @@ async def erase_data(request: Request, token: str) -> Response:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: str) -> Response:
-    return page(request, "unsubscribe.html", _language(request), action=request.url.path)
+    return page(request, "unsubscribe.html", reader_language(request), action=request.url.path)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe(request: Request, token: str) -> Response:
     """RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie and no
     CSRF token; the signed link is the authority. Browsers post the same form."""
-    language = _language(request)
+    language = reader_language(request)
     try:
         subscriber_id, channel = _service(request).unsubscribe(token, _origin(request, "one-click"))
     except Exception as error:
@@ -365,12 +358,14 @@ def _unsubscribed(request: Request, language: str, subscriber_id: int | None, ch
 
 @router.get("/s/{code}", response_class=HTMLResponse)
 def sms_optout_page(request: Request, code: str) -> Response:
-    return page(request, "unsubscribe.html", _language(request), action=request.url.path, sms=True)
+    return page(
+        request, "unsubscribe.html", reader_language(request), action=request.url.path, sms=True
+    )
 
 
 @router.post("/s/{code}", response_class=HTMLResponse)
 async def sms_optout(request: Request, code: str) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     try:
         subscriber_id = _service(request).sms_optout(code, _origin(request, "sms-link"))
     except Exception as error:

@@ -431,7 +431,7 @@ def test_previews_show_the_email_and_the_sms_cost(site, database):
         .split("/")[3]
     )
     detail = editor.get(f"/staff/alerts/{alert_id}")
-    assert "segment" in detail.text and "GSM-7" in detail.text or "UCS-2" in detail.text
+    assert "segment" in detail.text and ("GSM-7" in detail.text or "UCS-2" in detail.text)
     html = editor.get(f"/staff/alerts/{alert_id}/preview/fr.html")
     assert html.status_code == 200 and "<html" in html.text.lower()
     text = editor.get(f"/staff/alerts/{alert_id}/preview/nl.txt")

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from alerts.feeds import load_registry, sync_feeds
 from alerts.models import Feed, PollRun
 from alerts.staff import accounts
-from alerts.staff.feeds import feed_health, local_time
+from alerts.staff.feeds import feed_health
 from alerts.staff.models import AuditEvent
+from alerts.staff.web import local_time
 from tests.subscriber_site import CSRF, Site
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)

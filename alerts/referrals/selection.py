@@ -37,6 +37,7 @@ class Referrals:
         self._loaded_at = -RELOAD_SECONDS
         self._firms: dict[int, Firm] = {}
         self._eligible: dict[tuple, list[matching.Match]] = {}
+        self._ransomware_of: dict[int, bool] = {}
 
     def choose(self, alert: Alert, region: str, language: str, subscriber_id: int) -> tuple:
         """The ids of the firms this subscriber sees with this alert, in order ((): none)."""
@@ -84,7 +85,13 @@ class Referrals:
         return matching.eligible(candidates, need, region, language, today)
 
     def _ransomware(self, alert_id: int) -> bool:
-        """Whether an advisory the alert was written from reports ransomware use."""
+        """Whether an advisory the alert was written from reports ransomware use (asked
+        once per alert, not once per region and language)."""
+        if alert_id not in self._ransomware_of:
+            self._ransomware_of[alert_id] = self._ask_ransomware(alert_id)
+        return self._ransomware_of[alert_id]
+
+    def _ask_ransomware(self, alert_id: int) -> bool:
         used = (
             select(AlertAdvisory.advisory_id)
             .join(Advisory, Advisory.id == AlertAdvisory.advisory_id)
@@ -101,6 +108,7 @@ class Referrals:
             session.expunge_all()
         self._firms = {firm.id: firm for firm in firms}
         self._eligible.clear()
+        self._ransomware_of.clear()
         self._loaded_at = time.monotonic()
 
 

@@ -20,11 +20,10 @@ from alerts.curation.models import Alert
 from alerts.referrals import directory, links
 from alerts.referrals.models import PENDING, VETTED, CorrectionRequest, Firm, ReferralCount
 from alerts.staff import audit
-from alerts.templating import N_, gettext, render
+from alerts.templating import N_, gettext, reader_language, render
 from alerts.web import csrf
 from subscribers.tokens import TokenError
 from subscribers.validation import format_enterprise_number
-from subscribers.web import _language
 
 router = APIRouter()
 HISTORY = timedelta(days=90)  # the per-alert numbers on a firm's own page
@@ -75,7 +74,7 @@ def listed(firm: Firm, now: datetime) -> bool:
 
 @router.get("/r/{token}", response_class=HTMLResponse)
 def referral(request: Request, token: str) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     try:
         alert_id, firm_id = links.read_referral(_signer(request), token)
     except TokenError:
@@ -179,7 +178,7 @@ def _firm_page(
 
 @router.get("/firm/{token}", response_class=HTMLResponse)
 def firm_view(request: Request, token: str) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     with _database(request).session() as session:
         firm = own_firm(session, request, token)
         if firm is None:
@@ -189,7 +188,7 @@ def firm_view(request: Request, token: str) -> Response:
 
 @router.post("/firm/{token}/correction", response_class=HTMLResponse)
 async def request_correction(request: Request, token: str) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     try:
         text = await _posted_text(request)
     except csrf.CsrfError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from alerts.staff import audit, passwords, sessions
 from alerts.staff.models import ADMIN, RANK, ROLES, StaffUser
 from subscribers import ratelimit
 from subscribers.tokens import Signer
+from subscribers.validation import normalise_email as subscriber_email
 
 LOGIN_WINDOW = timedelta(minutes=15)
 FIRST_ADMIN = "admin@localhost.localdomain"  # a placeholder address: add real accounts
@@ -33,10 +34,11 @@ class LoginRefused(Exception):
 
 
 def normalise_email(email: str) -> str:
+    """The sign-up form's check (email-validator), lower-cased: the login is the address."""
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise AccountError(f"not a valid address: {error}") from None
+        return subscriber_email(email).lower()
+    except PydanticCustomError as error:
+        raise AccountError(f"not a valid address: {error.message()}") from None
 
 
 def find(session: Session, email: str) -> StaffUser | None:
@@ -194,7 +196,7 @@ def _held(session: Session, key: str, limit: int, now: datetime) -> bool:
 
 def _count_failure(session: Session, keys: tuple[str, ...], now: datetime) -> None:
     for key in keys:
-        ratelimit.allow(session, key, 1 << 30, LOGIN_WINDOW, now)  # counts; never refuses
+        ratelimit.hit(session, key, LOGIN_WINDOW, now)
 
 
 def _existing(session: Session, email: str) -> StaffUser:

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from alerts.referrals.links import firm_link
 from alerts.referrals.models import CorrectionRequest, Firm
 from alerts.staff import audit
-from alerts.staff.feeds import local_time
 from alerts.staff.models import ADMIN
 from alerts.staff.web import _form, _text, message, page, staff_user
 from alerts.templating import N_
@@ -43,9 +42,7 @@ def corrections_page(request: Request) -> Response:
     user = staff_user(request, ADMIN)
     with request.app.state.database.session() as session:
         rows = open_requests(session)
-    return page(
-        request, "corrections.html", user, section="corrections", rows=rows, local_time=local_time
-    )
+    return page(request, "corrections.html", user, section="corrections", rows=rows)
 
 
 @router.post("/corrections/{correction_id}/{action}", response_class=HTMLResponse)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -14,20 +13,19 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from alerts.compose import PLACEHOLDERS, compose_email, sms_previews
 from alerts.compose.content import MissingText
 from alerts.curation import drafting, editing, lifecycle, service
-from alerts.curation.content import alert_content, alert_firms
+from alerts.curation.content import BRUSSELS, alert_content, alert_firms
 from alerts.curation.models import STATUSES, Alert
 from alerts.delivery.figures import delivery_figures
 from alerts.delivery.service import SendRefused, alert_targeting, send_alert
 from alerts.staff import audit
 from alerts.staff.models import StaffUser
-from alerts.staff.web import _form, _language, message, page, staff_user, utcnow
-from alerts.templating import LANGUAGES, N_
+from alerts.staff.web import _form, message, page, staff_user, utcnow
+from alerts.templating import LANGUAGES, N_, reader_language
 from subscribers import options
 from subscribers.audience import AudienceIndex
 from subscribers.directory import load_index
 
 router = APIRouter(prefix="/staff")
-BRUSSELS = ZoneInfo("Europe/Brussels")
 INDEX_SECONDS = 60  # the audience index is rebuilt at most once a minute per process
 PAGE = 25
 EDITOR_BYTES, EDITOR_FIELDS = 256 * 1024, 400  # four languages and every product family
@@ -51,10 +49,10 @@ def queue_page(request: Request) -> Response:
     tier = params.get("tier") if params.get("tier") in service.QUEUE_TIERS else "urgent"
     filters = service.QueueFilter(
         tier=tier,
-        source=(params.get("source") or None) and params["source"][:100],
-        family=(params.get("family") or None) and params["family"][:60],
-        language=(params.get("language") or None) and params["language"][:8],
-        text=(params.get("q") or "").strip()[:200] or None,
+        source=_param(params, "source", 100),
+        family=_param(params, "family", 60),
+        language=_param(params, "language", 8),
+        text=_param(params, "q", 200),
     )
     after = service.Cursor.parse(params.get("after"))
     with _database(request).session() as session:
@@ -75,6 +73,11 @@ def queue_page(request: Request) -> Response:
         families=_catalogue(request).families,
         now=utcnow(),
     )
+
+
+def _param(params, name: str, limit: int) -> str | None:
+    """A query parameter, trimmed and bounded; None when empty."""
+    return (params.get(name) or "").strip()[:limit] or None
 
 
 def _ids(form) -> list[int]:
@@ -167,9 +170,6 @@ def _detail(request: Request, user: StaffUser, alert: Alert, status: int = 200, 
         page_views=page_views,
         languages=LANGUAGES,
         error=error,
-        local=lambda moment: (
-            moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
-        ),
     )
 
 
@@ -223,7 +223,7 @@ def _form_values(alert: Alert) -> dict[str, Any]:
 
 
 def _editor(request, user, alert, values, errors=None, status: int = 200, counts=None) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     return page(
         request,
         "alert_edit.html",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,7 +31,6 @@ from alerts.templating import N_
 
 router = APIRouter(prefix="/staff")
 log = logging.getLogger(__name__)
-BRUSSELS = ZoneInfo("Europe/Brussels")
 FAILED_RUNS = ("error", "gone")
 ERROR_WINDOW = timedelta(days=30)  # how far back a recovered feed's last error is looked for
 # A feed's state on the page; failing and gone need someone's attention.
@@ -69,11 +67,6 @@ class FeedHealth:
 
     def sort_key(self) -> tuple:
         return (not self.failing, -self.failures, self.state == REMOVED, self.name)
-
-
-def local_time(moment: datetime) -> str:
-    """Brussels wall time with its zone: '2026-11-27 10:00 CET'."""
-    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z")
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -189,7 +182,6 @@ def feeds_page(request: Request) -> Response:
         feeds=feeds,
         failing=sum(feed.failing for feed in feeds),
         registry_error=registry_error,
-        local_time=local_time,
     )
 
 

@@ -19,8 +19,8 @@ from alerts.referrals.models import SPECIALITIES, STATUSES, Firm
 from alerts.referrals.validation import FirmErrors, parse_firm
 from alerts.staff import audit
 from alerts.staff.models import ADMIN, StaffUser
-from alerts.staff.web import _form, _language, message, page, staff_user, utcnow
-from alerts.templating import LANGUAGES, N_
+from alerts.staff.web import _form, message, page, staff_user, utcnow
+from alerts.templating import LANGUAGES, N_, reader_language
 from subscribers import options
 
 router = APIRouter(prefix="/staff")
@@ -89,7 +89,7 @@ def firms_page(request: Request) -> Response:
         expiring=expiring,
         statuses=STATUSES,
         chosen=status,
-        region_names=_names("regions", _language(request)),
+        region_names=_names("regions", reader_language(request)),
     )
 
 
@@ -109,7 +109,7 @@ def firm_page(request: Request, firm_id: int) -> Response:
 
 
 def _detail(request: Request, user: StaffUser, firm: Firm, status: int = 200, error: str = ""):
-    language = _language(request)
+    language = reader_language(request)
     with _database(request).session() as session:
         totals = directory.totals(session, firm.id)
         trail = audit.trail(session, f"firm:{firm.id}", limit=50)
@@ -192,7 +192,7 @@ def _editor(
         firm=firm,
         values=values,
         errors=errors or {},
-        choices=_choices(_language(request)),
+        choices=_choices(reader_language(request)),
         statuses=STATUSES,
         changes=changes,
     )

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from alerts.curation.content import BRUSSELS
 from alerts.staff import accounts, audit, sessions
 from alerts.staff.models import ADMIN, APPROVER, EDITOR, RANK, StaffUser
 from alerts.staff.passwords import generate
-from alerts.templating import LANGUAGES, N_, gettext, negotiate, render
+from alerts.templating import LANGUAGES, N_, gettext, reader_language, render
 from alerts.web import csrf
 
 router = APIRouter(prefix="/staff")
@@ -38,6 +39,11 @@ class Forbidden(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def local_time(moment: datetime | None) -> str:
+    """Brussels wall time with its zone, '2026-11-27 10:00 CET' ('—' for none)."""
+    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
 
 
 # --- sessions and roles --------------------------------------------------------------------
@@ -76,13 +82,6 @@ def staff_user(request: Request, minimum: str = EDITOR) -> StaffUser:
     return user
 
 
-def _language(request: Request) -> str:
-    asked = request.query_params.get("lang") or request.cookies.get("lang")
-    if asked in LANGUAGES:
-        return asked
-    return negotiate(request.headers.get("accept-language"))
-
-
 def page(
     request: Request,
     template: str,
@@ -90,7 +89,7 @@ def page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    language = _language(request)
+    language = reader_language(request)
     body = render(
         f"web/staff/{template}",
         language,
@@ -98,6 +97,7 @@ def page(
         user=user,
         csrf_token=csrf.form_token(request, _signer(request)),
         role_names={code: gettext(language, name) for code, name in ROLE_NAMES.items()},
+        local_time=local_time,
         **context,
     )
     response = HTMLResponse(body, status_code=status)
@@ -111,7 +111,7 @@ def page(
 
 
 def message(request: Request, user: StaffUser | None, status: int, title: str, text: str):
-    language = _language(request)
+    language = reader_language(request)
     return page(
         request,
         "message.html",
@@ -160,7 +160,7 @@ async def login(request: Request) -> Response:
     email, next_page = _text(form, "email", 320), _local_next(_text(form, "next", 300))
     settings, now = _settings(request), utcnow()
     client = request.client.host if request.client else "unknown"
-    language = _language(request)
+    language = reader_language(request)
     # The refusal is caught inside the transaction: failed attempts must be counted and
     # audited, not rolled back with the error.
     with request.app.state.database.session() as session:
@@ -224,7 +224,7 @@ def home(request: Request) -> Response:
     user = staff_user(request)
     if user.must_change_password:
         return RedirectResponse("/staff/password", status_code=303)
-    language = _language(request)
+    language = reader_language(request)
     abilities = [
         gettext(language, text)
         for role, texts in ABILITIES.items()

@@ -19,8 +19,7 @@ from alerts.referrals import directory
 from alerts.referrals.labels import speciality_label
 from alerts.referrals.models import SPECIALITIES, Firm
 from alerts.staff.web import utcnow
-from alerts.templating import LANGUAGES, render
-from alerts.web.public import _reader_language
+from alerts.templating import LANGUAGES, reader_language, render
 from subscribers import options
 
 router = APIRouter()
@@ -82,7 +81,7 @@ def _listing(firm: Firm, language: str) -> dict[str, object]:
 
 @router.get("/firms", response_class=HTMLResponse)
 def firms_directory(request: Request) -> Response:
-    language = _reader_language(request)
+    language = reader_language(request)
     query = FirmQuery.parse(request.query_params)
     with request.app.state.database.session() as session:
         firms = [firm for firm in directory.shown(session, utcnow()) if query.matches(firm)]

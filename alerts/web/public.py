@@ -40,7 +40,7 @@ from alerts.compose.views import alert_view, firm_view, local_date
 from alerts.curation.content import BRUSSELS, alert_content, alert_firms
 from alerts.curation.models import SENDING, SENT, Alert
 from alerts.curation.service import count_view
-from alerts.templating import LANGUAGES, gettext, negotiate, render
+from alerts.templating import LANGUAGES, gettext, reader_language, render
 
 router = APIRouter()
 PUBLISHED = (SENDING, SENT)  # approved or scheduled alerts stay private until they go out
@@ -125,13 +125,6 @@ def _pick(content: AlertContent, language: str) -> tuple[str, AlertText, bool]:
         titled = [code for code in codes if content.texts.get(code, NO_TEXT).title.strip()]
         used = (titled or list(content.texts) or [language])[0]
         return used, content.texts.get(used, NO_TEXT), True
-
-
-def _reader_language(request: Request) -> str:
-    language = request.query_params.get("lang")
-    if language in LANGUAGES:
-        return language
-    return negotiate(request.headers.get("accept-language"))
 
 
 # --- which alerts: the archive's search and filters, in SQL ----------------------------------
@@ -232,7 +225,7 @@ def archive_page(
 
 @router.get("/alerts", response_class=HTMLResponse)
 def archive(request: Request) -> Response:
-    language = _reader_language(request)
+    language = reader_language(request)
     query = ArchiveQuery.parse(request.query_params)
     base_url = request.app.state.settings.public_base_url
     with request.app.state.database.session() as session:
@@ -299,7 +292,7 @@ def json_feed(request: Request) -> Response:
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_page(request: Request, alert_id: int) -> Response:
-    language = _reader_language(request)
+    language = reader_language(request)
     with request.app.state.database.session() as session:
         alert = session.get(Alert, alert_id)
         if alert is None or alert.status not in PUBLISHED or not alert.texts:
