@@ -41,12 +41,26 @@ class Leadership:
     def held(self) -> bool:
         return self._connection is not None or self._file is not None
 
+    def alive(self) -> bool:
+        """Is the lock still ours? On PostgreSQL the lock lives on its connection: when the
+        server or the network dropped it, the server has released the lock already and
+        another instance may hold it now."""
+        if self._connection is None:
+            return self._file is not None
+        try:
+            self._connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
     def release(self) -> None:
         if self._connection is not None:
             try:
                 self._connection.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEDULER_LOCK}
                 )
+            except Exception:  # the connection is gone, and the lock with it
+                log.warning("scheduler lock connection was already closed")
             finally:
                 self._connection.close()
                 self._connection = None
@@ -86,16 +100,24 @@ def lead_when_possible(
     become_leader: Callable[[], None],
     stopping: threading.Event,
     retry_seconds: float = RETRY_SECONDS,
+    step_down: Callable[[], None] | None = None,
 ) -> threading.Thread:
-    """A thread that calls `become_leader` once the lock is ours, retrying until then."""
+    """A thread that calls `become_leader` once the lock is ours, retrying until then, and
+    afterwards checks the lock every `retry_seconds`: when it was lost (the database dropped
+    its connection), `step_down` stops the scheduler and the instance waits to lead again —
+    so two schedulers never run on for long."""
 
     def run() -> None:
         while not stopping.is_set():
             try:
-                if leadership.try_acquire():
+                if not leadership.held and leadership.try_acquire():
                     log.info("this instance now runs the scheduler")
                     become_leader()
-                    return
+                elif leadership.held and not leadership.alive():
+                    log.error("lost the scheduler lock with its connection; stepping down")
+                    leadership.release()
+                    if step_down is not None:
+                        step_down()
             except Exception:  # the database is away: try again later
                 log.exception("could not try the scheduler lock")
             stopping.wait(retry_seconds)

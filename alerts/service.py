@@ -1,153 +1,95 @@
-"""`alerts run`: the web app and the feed scheduler in one process."""
+"""`alerts run`: the web app, a delivery worker and (on the leader) the scheduler in one
+process, stopped in order on SIGTERM."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import uvicorn
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.schedulers.base import BaseScheduler
 
-from alerts.curation.service import due_scheduled
 from alerts.delivery.dispatch import Dispatcher
-from alerts.delivery.newsletter import queue_newsletters
-from alerts.delivery.service import send_alert
 from alerts.feeds import Registry
 from alerts.ingest.poller import Poller
 from alerts.leader import Leadership, lead_when_possible
-from alerts.referrals.jobs import expire_and_warn
-from alerts.relevance.service import default_catalogue, sweep
+from alerts.scheduling import Runtime, start_scheduler
 from alerts.settings import Settings
 from alerts.staff import accounts
-from alerts.staff.sessions import purge_expired as purge_staff_sessions
 from alerts.store import Database
 from alerts.web.app import create_app
-from subscribers.privacy import purge_subscribers
 
 log = logging.getLogger(__name__)
+WORKER_STOP_SECONDS = 60  # the request in flight and its record; longer is a hung provider
 
 
-def start_scheduler(poller: Poller) -> BackgroundScheduler:
-    """Every minute, start polls of the feeds that are due. The job only submits them: the
-    polls run in the poller's own threads, so a slow feed never delays the others."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        lambda: poller.poll_due(wait=False),
-        "interval",
-        minutes=1,
-        id="poll-due",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=None,
-    )
-    # Anything left unscored (an upgrade, a scoring failure) is scored within ten minutes.
-    scheduler.add_job(
-        lambda: sweep(poller.database),
-        "interval",
-        minutes=10,
-        id="score-sweep",
-        max_instances=1,
-        coalesce=True,
-    )
-    # Unconfirmed sign-ups are personal data we may not keep: purged within the hour.
-    scheduler.add_job(
-        lambda: purge_subscribers(poller.database, poller.settings.left_retention_days),
-        "interval",
-        hours=1,
-        id="purge-unconfirmed",
-        max_instances=1,
-        coalesce=True,
-    )
-    # Scheduled alerts go out within a minute of their time.
-    scheduler.add_job(
-        lambda: send_scheduled(poller.database),
-        "interval",
-        minutes=1,
-        id="send-scheduled",
-        max_instances=1,
-        coalesce=True,
-    )
-    # Expired staff sessions are refused anyway; their rows go within the hour.
-    scheduler.add_job(
-        lambda: purge_staff_sessions(poller.database, poller.settings),
-        "interval",
-        hours=1,
-        id="purge-staff-sessions",
-        max_instances=1,
-        coalesce=True,
-    )
-    # Vettings that ended expire, and staff are warned once of those ending within 30 days.
-    scheduler.add_job(
-        lambda: log.info("firm expiry: %s", expire_and_warn(poller.database)),
-        CronTrigger(hour=6, minute=0, timezone="Europe/Brussels"),
-        id="expire-firms",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=6 * 3600,
-    )
-    _add_newsletter_jobs(scheduler, poller.database)
-    scheduler.start()
-    scheduler.modify_job("poll-due", next_run_time=_soon())
-    return scheduler
+class Running:
+    """The parts of a running instance, and their orderly stop."""
+
+    def __init__(self, settings: Settings, database: Database, registry: Registry):
+        self.database = database
+        self.poller = Poller(database, settings, registry)
+        self.dispatcher = Dispatcher.from_settings(database, settings)
+        self.sender = threading.Thread(target=self.dispatcher.run, name="delivery", daemon=True)
+        self.leadership = Leadership(database)
+        self.stopping = threading.Event()
+        self.scheduler = None
+        self._stopped = threading.Lock()
+        self._scheduling = threading.Lock()  # the leader thread vs. stop()
+
+    def start(self, on_scheduler: Callable[[BaseScheduler | None], None]) -> None:
+        self.sender.start()  # `alerts worker` adds more; they share the outbox
+
+        def become_leader() -> None:
+            with self._scheduling:
+                if self.stopping.is_set():
+                    return
+                self.scheduler = start_scheduler(Runtime(self.poller))
+            on_scheduler(self.scheduler)
+
+        def step_down() -> None:
+            on_scheduler(None)
+            self._stop_scheduler()
+
+        lead_when_possible(self.leadership, become_leader, self.stopping, step_down=step_down)
+
+    def _stop_scheduler(self) -> None:
+        with self._scheduling:
+            scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Once, in order: no new jobs or polls; running jobs end; polls stop between
+        documents; the delivery batch in flight finishes and unsent claims go back to the
+        outbox; then the scheduler lock is released for another instance."""
+        if not self._stopped.acquire(blocking=False):
+            return
+        log.info("stopping")
+        self.stopping.set()
+        self._stop_scheduler()
+        self.poller.close()
+        self.dispatcher.stop()
+        self.sender.join(timeout=WORKER_STOP_SECONDS)
+        if self.sender.is_alive():
+            log.error(
+                "delivery did not stop in %ss; its claims return after the lease",
+                WORKER_STOP_SECONDS,
+            )
+        self.leadership.release()
+        log.info("stopped")
 
 
-def _add_newsletter_jobs(scheduler: BackgroundScheduler, database: Database) -> None:
-    """Issues are queued at 07:00 Brussels time (daily; weekly on Mondays); the delivery
-    workers send them like any other message."""
-
-    def queue(frequency: str) -> None:
-        counts = queue_newsletters(database, default_catalogue(), frequency, datetime.now(UTC))
-        log.info("%s newsletter: %s", frequency, counts)
-
-    for frequency, days in (("daily", "*"), ("weekly", "mon")):
-        scheduler.add_job(
-            queue,
-            CronTrigger(day_of_week=days, hour=7, timezone="Europe/Brussels"),
-            args=[frequency],
-            id=f"newsletter-{frequency}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=6 * 3600,
-        )
-
-
-def _stopping_on_shutdown(dispatcher: Dispatcher, sender: threading.Thread):
+def _stopping_on_shutdown(running: Running):
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        _stop(dispatcher, sender)
+        running.stop()
 
     return lifespan
-
-
-def _stop(dispatcher: Dispatcher, sender: threading.Thread) -> None:
-    """The batch in flight finishes; claims not handed off are given back."""
-    dispatcher.stop()
-    sender.join(timeout=60)
-
-
-def _soon():
-    return datetime.now(UTC) + timedelta(seconds=2)
-
-
-def send_scheduled(database: Database, now: datetime | None = None) -> list[int]:
-    """Fan out every scheduled alert whose time has come; one failing alert does not hold
-    up the others. Returns the alerts sent."""
-    now = now or datetime.now(UTC)
-    with database.session() as session:
-        due = due_scheduled(session, now)
-    sent = []
-    for alert_id in due:
-        try:
-            send_alert(database, default_catalogue(), alert_id, now=now)
-        except Exception:  # logged; the alert stays scheduled and is tried next minute
-            log.exception("could not send scheduled alert %s", alert_id)
-            continue
-        sent.append(alert_id)
-    return sent
 
 
 def _first_admin(database: Database) -> None:
@@ -169,20 +111,13 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
     lock — the scheduler; the others take over the scheduler if that instance goes."""
     log.info("settings: %s", settings.masked())
     _first_admin(database)
-    poller = Poller(database, settings, registry)
-    dispatcher = Dispatcher.from_settings(database, settings)
-    sender = threading.Thread(target=dispatcher.run, name="delivery", daemon=True)
-    sender.start()  # `alerts worker` adds more; they share the outbox
     app = create_app(settings, database)
-    leadership, stopping = Leadership(database), threading.Event()
-
-    def become_leader() -> None:
-        app.state.scheduler = start_scheduler(poller)  # /readyz and /metrics report it
-
-    lead_when_possible(leadership, become_leader, stopping)
+    running = Running(settings, database, registry)
+    # /readyz and /metrics report the scheduler of the leader
+    running.start(on_scheduler=lambda scheduler: setattr(app.state, "scheduler", scheduler))
     # uvicorn re-raises SIGTERM after its own shutdown, so the `finally` below may never run:
-    # the delivery thread is stopped when the app's lifespan ends instead.
-    app.router.lifespan_context = _stopping_on_shutdown(dispatcher, sender)
+    # everything is stopped when the app's lifespan ends.
+    app.router.lifespan_context = _stopping_on_shutdown(running)
     log.info("web app on http://%s:%s", settings.host, settings.port)
     try:
         uvicorn.run(
@@ -194,11 +129,5 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
             forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
-        stopping.set()
-        _stop(dispatcher, sender)
-        scheduler = getattr(app.state, "scheduler", None)
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
-        leadership.release()
-        poller.close()
+        running.stop()
         database.dispose()

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from alerts.curation.models import Alert
 from alerts.delivery.models import OutboxMessage
 from alerts.models import Advisory, Feed
+from alerts.scheduling import stored_jobs
 
 RECENT = timedelta(days=7)
+OVERDUE = timedelta(minutes=5)  # a job this late means no instance runs the scheduler
 UNSCORED = "unscored"
 console = Console()
 
@@ -63,6 +65,16 @@ def status_report(session: Session, now: datetime) -> dict:
         "advisories_last_7_days": {t or UNSCORED: n for t, n in session.execute(recent)},
         "outbox": outbox,
         "alerts": {status: count for status, count in session.execute(alerts)},
+        "scheduler": scheduler_summary(session, now),
+    }
+
+
+def scheduler_summary(session: Session, now: datetime) -> dict:
+    jobs = stored_jobs(session)
+    late = sorted(job for job, moment in jobs.items() if moment and moment < now - OVERDUE)
+    return {
+        "jobs": {job: moment.isoformat() if moment else None for job, moment in jobs.items()},
+        "overdue": late,
     }
 
 
@@ -88,6 +100,14 @@ def _outbox_table(outbox: dict[str, dict[str, int]]) -> Table:
     return table
 
 
+def _scheduler_table(scheduler: dict) -> Table:
+    table = Table("job", "next run", "")
+    for job, moment in scheduler["jobs"].items():
+        late = "[red]overdue: is a scheduler running?[/red]" if job in scheduler["overdue"] else ""
+        table.add_row(job, moment or "paused", late)
+    return table
+
+
 def print_report(report: dict, out: Console = console) -> None:
     feeds = report["feeds"]
     states = {state: feeds[state] for state in ("ok", "failing", "disabled")}
@@ -98,6 +118,7 @@ def print_report(report: dict, out: Console = console) -> None:
         ("Advisories, last 7 days", _counts_table("tier", report["advisories_last_7_days"])),
         ("Outbox", _outbox_table(report["outbox"])),
         ("Alerts", _counts_table("status", report["alerts"])),
+        ("Scheduler (next runs, UTC)", _scheduler_table(report["scheduler"])),
     ]
     for title, table in sections:
         out.print(f"[bold]{title}[/bold]")

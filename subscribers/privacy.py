@@ -105,10 +105,10 @@ def purge_expired(
     }
 
 
-def purge_subscribers(database, keep_left_days: int) -> dict[str, int]:
+def purge_subscribers(database, keep_left_days: int, now: datetime | None = None) -> dict[str, int]:
     """The scheduler's hourly job."""
     with database.session() as session:
-        return purge_expired(session, datetime.now(UTC), timedelta(days=keep_left_days))
+        return purge_expired(session, now or datetime.now(UTC), timedelta(days=keep_left_days))
 
 
 def _ids(session: Session, *conditions) -> list[int]:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.models import Alert, QueueDecision
 from alerts.delivery.models import OutboxMessage
+from alerts.delivery.service import send_scheduled
 from alerts.models import Advisory, AdvisoryCve
 from alerts.relevance.service import default_catalogue
-from alerts.service import send_scheduled
 from alerts.staff import accounts
 from alerts.staff.models import AuditEvent
 from tests.delivery_setup import add_subscribers
@@ -415,8 +415,8 @@ def test_scheduled_alerts_go_out_at_their_time(site, database, settings):
         ).status_code
         == 303
     )
-    assert send_scheduled(database, datetime.now(UTC)) == []
-    assert send_scheduled(database, later + timedelta(minutes=1)) == [alert_id]
+    assert send_scheduled(database, default_catalogue(), datetime.now(UTC)) == []
+    assert send_scheduled(database, default_catalogue(), later + timedelta(minutes=1)) == [alert_id]
     with database.session() as session:
         assert session.get(Alert, alert_id).status == "sending"
 

@@ -12,7 +12,7 @@ from alerts.referrals import directory
 from alerts.referrals.jobs import expire_and_warn
 from alerts.referrals.models import EXPIRED, VETTED, Firm
 from alerts.referrals.validation import parse_firm
-from alerts.service import start_scheduler
+from alerts.scheduling import Runtime, bind, start_scheduler
 from alerts.staff.models import AuditEvent
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Brussels
@@ -97,8 +97,8 @@ def test_a_renewed_vetting_is_warned_about_again(database):
 
 def test_the_scheduled_job_runs_at_six_in_brussels_and_does_the_work(database, settings):
     due = _firm(database, 0, date.today() - timedelta(days=1))
-    poller = SimpleNamespace(database=database, settings=settings, poll_due=lambda wait: None)
-    scheduler = start_scheduler(poller)
+    poller = SimpleNamespace(database=database, settings=settings, poll_due=lambda **_: None)
+    scheduler = start_scheduler(Runtime(poller))
     try:
         job = scheduler.get_job("expire-firms")
         assert str(job.trigger.timezone) == "Europe/Brussels"
@@ -109,4 +109,5 @@ def test_the_scheduled_job_runs_at_six_in_brussels_and_does_the_work(database, s
         job.func()  # what the scheduler calls at 06:00
     finally:
         scheduler.shutdown(wait=False)
+        bind(None)
     assert _firm_row(database, due).status == EXPIRED

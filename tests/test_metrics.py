@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert, update
+from sqlalchemy import insert, text, update
 
 from alerts.delivery.models import DeliveryEvent, OutboxMessage
 from alerts.ingest.persist import store_records
@@ -111,6 +111,18 @@ def test_metrics_count_what_is_stored(site, database):
     # never succeeded: no timestamp rather than a misleading 0
     assert ("alerts_feed_last_success_timestamp_seconds", ("feed", "broken")) not in samples
     assert not any(key[0] == "alerts_scheduler_running" for key in samples)
+
+
+def test_metrics_show_each_jobs_next_run(site, database):
+    moment = NOW + timedelta(minutes=3)
+    with database.session() as session:
+        session.execute(
+            text("INSERT INTO scheduler_jobs (id, next_run_time, job_state) VALUES (:i, :t, :s)"),
+            {"i": "send-scheduled", "t": moment.timestamp(), "s": b"state"},
+        )
+    samples = _samples(site.client.get("/metrics").text)
+    key = ("alerts_scheduler_next_run_timestamp_seconds", ("job", "send-scheduled"))
+    assert samples[key] == moment.timestamp()
 
 
 def test_metrics_follow_the_database_between_scrapes(site, database):

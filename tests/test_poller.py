@@ -563,3 +563,13 @@ def test_closing_cancels_queued_polls(feed_server, database, settings):
     poller.close()
     requested = sum(len(feed_server.hits(f"/slow{i}")) for i in range(4))
     assert requested == 1  # the running poll finished; the queued ones never started
+
+
+def test_poll_jitter_is_a_tenth_of_the_interval_at_most_five_minutes():
+    from alerts.ingest.poller import poll_jitter
+
+    widest = lambda low, high: high  # noqa: E731 - the largest draw
+    assert poll_jitter(1800, widest) == 180
+    assert poll_jitter(6 * 3600, widest) == 300
+    assert poll_jitter(1800, lambda low, high: low) == 0
+    assert all(0 <= poll_jitter(3600) <= 300 for _ in range(100))

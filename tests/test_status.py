@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, text, update
 from typer.testing import CliRunner
 
 from alerts.cli import app
@@ -86,7 +86,27 @@ def test_status_report_counts(database):
         "advisories_last_7_days": {"urgent": 2, "unscored": 1},
         "outbox": {"email": {"created": 2}, "sms": {"delivered": 1}},
         "alerts": {"approved": 1, "draft": 2},
+        "scheduler": {"jobs": {}, "overdue": []},
     }
+
+
+def test_status_report_flags_overdue_jobs(database):
+    """A job whose next run lies well in the past: no instance runs the scheduler."""
+    moments = {
+        "newsletter-daily": NOW - timedelta(hours=1),
+        "poll-due": NOW + timedelta(seconds=20),
+    }
+    with database.session() as session:
+        for job, moment in moments.items():
+            session.execute(
+                text(
+                    "INSERT INTO scheduler_jobs (id, next_run_time, job_state) VALUES (:i, :t, :s)"
+                ),
+                {"i": job, "t": moment.timestamp(), "s": b"state"},
+            )
+        report = status_report(session, NOW)["scheduler"]
+    assert report["overdue"] == ["newsletter-daily"]
+    assert report["jobs"]["poll-due"] == moments["poll-due"].isoformat()
 
 
 def test_status_report_of_an_empty_database(database):

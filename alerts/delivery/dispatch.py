@@ -239,6 +239,8 @@ class Dispatcher:
             self.referrals.count_shown(alert.id, firms, len(group))
 
     def _email_batch(self, message: EmailMessage, rows: list[Claimed], recipients) -> None:
+        if self.stopping.is_set():  # stopping: what is not handed off goes back at once
+            return self._release(rows)
         simulated, real = [], []
         for row in rows:
             address = recipients[row.subscriber_id].email

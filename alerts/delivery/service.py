@@ -4,6 +4,7 @@ alert in their next newsletter instead; that happens when the newsletter is asse
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
+from alerts.curation.service import due_scheduled
 from alerts.delivery import outbox
 from alerts.delivery.models import NEWSLETTER, URGENT
 from alerts.relevance.catalogue import Catalogue
@@ -18,6 +20,7 @@ from alerts.store import Database
 from subscribers.audience import AudienceIndex, Targeting, targeting_for
 from subscribers.directory import load_index
 
+log = logging.getLogger(__name__)
 IMMEDIATE = ("email", "sms")  # channels with an outbox row now; "newsletter" waits
 
 
@@ -84,3 +87,19 @@ def _sendable(session: Session, alert_id: int) -> Alert:
 
 def _immediate(index: AudienceIndex, targeting: Targeting) -> Iterator[tuple[int, str]]:
     return ((sid, ch) for sid, ch in index.recipients(targeting) if ch in IMMEDIATE)
+
+
+def send_scheduled(database: Database, catalogue: Catalogue, now: datetime) -> list[int]:
+    """Fan out every scheduled alert whose time has come; one failing alert does not hold
+    up the others. Returns the alerts sent."""
+    with database.session() as session:
+        due = due_scheduled(session, now)
+    sent = []
+    for alert_id in due:
+        try:
+            send_alert(database, catalogue, alert_id, now=now)
+        except Exception:  # logged; the alert stays scheduled and is tried next minute
+            log.exception("could not send scheduled alert %s", alert_id)
+            continue
+        sent.append(alert_id)
+    return sent

@@ -5,9 +5,10 @@ against itself and never stops the others."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from alerts.settings import Settings
 from alerts.store import Database
 
 log = logging.getLogger(__name__)
+MAX_JITTER_SECONDS = 300.0
 LEASE = timedelta(minutes=10)  # renewed between documents; a dead poller's lease runs out
 
 
@@ -250,7 +252,7 @@ def _health_values(
             values["current_url"] = fetched.permanent_url
         if fetched.body is not None:
             values |= {"etag": fetched.etag, "last_modified": fetched.last_modified}
-    delay = next_delay(config, fetched, failures, settings)
+    delay = next_delay(config, fetched, failures, settings) + poll_jitter(config.interval)
     return values | {"next_poll_at": now + timedelta(seconds=delay)}
 
 
@@ -268,6 +270,13 @@ def _is_due(now: datetime):
 
 def _skipped(name: str) -> PollSummary:
     return PollSummary(name, status="skipped", errors=["disabled, gone, or being polled"])
+
+
+def poll_jitter(interval: int, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """A random delay added to every next poll (a tenth of the interval, at most five
+    minutes): feeds started together drift apart, and many instances of this service do not
+    reach a publisher at the same second."""
+    return draw(0.0, min(interval / 10, MAX_JITTER_SECONDS))
 
 
 def next_delay(

@@ -64,12 +64,12 @@ def purge(session: Session, now: datetime, idle: timedelta, lifetime: timedelta)
     return session.execute(delete(StaffSession).where(expired)).rowcount or 0
 
 
-def purge_expired(database, settings) -> int:
+def purge_expired(database, settings, now: datetime | None = None) -> int:
     """The scheduler's hourly job."""
     with database.session() as session:
         return purge(
             session,
-            datetime.now(UTC),
+            now or datetime.now(UTC),
             timedelta(minutes=settings.staff_idle_minutes),
             timedelta(hours=settings.staff_session_hours),
         )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from alerts.delivery.models import DeliveryEvent, OutboxMessage
 from alerts.models import Advisory, Feed, PollRun
+from alerts.scheduling import stored_jobs
 
 log = logging.getLogger(__name__)
 UNSCORED = "unscored"  # the tier label of advisories not scored yet
@@ -80,6 +81,20 @@ def delivery_metrics(session: Session) -> list[Metric]:
     return [depth, events]
 
 
+def scheduler_metrics(session: Session) -> list[Metric]:
+    """From the job store, on every instance: alert when a job's next run lies in the past
+    (no instance holds the scheduler)."""
+    upcoming = GaugeMetricFamily(
+        "alerts_scheduler_next_run_timestamp_seconds",
+        "When each scheduled job runs next (Unix time)",
+        labels=["job"],
+    )
+    for job, moment in stored_jobs(session).items():
+        if moment is not None:
+            upcoming.add_metric([job], moment.timestamp())
+    return [upcoming]
+
+
 class ServiceCollector(Collector):
     """Reads the app's database (and scheduler, when `alerts run` attached one) per scrape."""
 
@@ -89,7 +104,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with self.app.state.database.session() as session:
             metrics = feed_metrics(session) + advisory_metrics(session)
-            metrics += delivery_metrics(session)
+            metrics += delivery_metrics(session) + scheduler_metrics(session)
         yield from metrics
         scheduler = getattr(self.app.state, "scheduler", None)
         if scheduler is not None:
