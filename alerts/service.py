@@ -19,8 +19,10 @@ from alerts.leader import Leadership, lead_when_possible
 from alerts.scheduling import Runtime, start_scheduler
 from alerts.settings import Settings
 from alerts.staff import accounts
+from alerts.staff.curation_pages import INDEX_SECONDS
 from alerts.store import Database
 from alerts.web.app import create_app
+from subscribers import audience_cache
 
 log = logging.getLogger(__name__)
 WORKER_STOP_SECONDS = 60  # the request in flight and its record; longer is a hung provider
@@ -112,6 +114,9 @@ def serve(settings: Settings, database: Database, registry: Registry) -> None:
     log.info("settings: %s", settings.masked())
     _first_admin(database)
     app = create_app(settings, database)
+    # The staff pages' recipient counts read an audience index: start building it now, so
+    # the first "Count recipients" does not wait for a million rows to be read.
+    audience_cache.shared(app.state, database, refresh_seconds=INDEX_SECONDS)
     running = Running(settings, database, registry)
     # /readyz and /metrics report the scheduler of the leader
     running.start(on_scheduler=lambda scheduler: setattr(app.state, "scheduler", scheduler))

@@ -7,6 +7,8 @@ Members are drawn from a seeded pool of random profiles (families weighted by th
 sme_weight, ~20% "I don't know", population-weighted Belgian regions with their languages),
 so generating them costs little next to indexing them; the build line reports both.
 `audience.load_sqlite` reads the index from a real subscribers table (--db-n rows).
+`audience.count_request` is "Count recipients" on the staff editor at N rows (SQLite file):
+the cached index warm, then stale (served at once while the background rebuild runs).
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache
+from itertools import cycle
+from types import SimpleNamespace
 
 from sqlalchemy import insert
 
+from alerts.curation.models import Alert
 from alerts.relevance.catalogue import load_catalogue
+from alerts.staff import curation_pages
 from alerts.store import Database
 from bench.common import RUNS, emit, progress, time_runs
 from subscribers.audience import AudienceIndex, Member, Targeting, recipients, targeting_for
+from subscribers.audience_cache import AudienceCache
 from subscribers.directory import load_index
 from subscribers.models import Subscriber
 
@@ -202,6 +209,112 @@ def bench_database(n: int, runs: int, seed: int) -> None:
         database.dispose()
 
 
+REQUEST_PAUSE = 0.05  # seconds between two staff requests while a rebuild runs
+
+
+def bench_count_request(n: int, runs: int, seed: int) -> None:
+    """What "Count recipients" costs a staff request (curation_pages._audience: targeting,
+    cached index, count by language) with N subscribers in a SQLite file. Warm: the index
+    is fresh. Stale: it is past its refresh interval, so each request is answered from it
+    while one background thread rebuilds it, `runs` rebuilds long; a request comes every
+    REQUEST_PAUSE seconds meanwhile (far more than staff make), each competing with the
+    rebuild for the GIL. Times in ms: median, 99th percentile; seconds: the JSON keys."""
+    with tempfile.TemporaryDirectory() as folder:
+        database = Database(f"sqlite:///{folder}/bench.sqlite3")
+        start = time.perf_counter()
+        _fill(database, n, seed)
+        fill = time.perf_counter() - start
+        progress(f"bench.audience: {n} subscriber rows written in {fill:.1f} s")
+        clock, builds = _SkippingClock(), []
+
+        def build() -> AudienceIndex:
+            began = time.perf_counter()
+            with database.session() as session:
+                index = load_index(session)
+            builds.append(time.perf_counter() - began)
+            return index
+
+        cache = AudienceCache(build, refresh_seconds=60, clock=clock, warm=False)
+        state = SimpleNamespace(catalogue=CATALOGUE, database=database, audience_cache=cache)
+        request = SimpleNamespace(app=SimpleNamespace(state=state))
+        alerts = [_alert(targeting) for targeting in targetings().values()]
+        cold = time_runs(lambda: curation_pages._audience(request, alerts[0]), 1)[0]
+        warm = []
+        for _ in range(runs):
+            warm += [_timed(curation_pages._audience, request, alert) for alert in alerts]
+        emit(
+            "audience.count_request",
+            n,
+            warm,
+            cache="warm",
+            **_ms(warm),
+            first_request_seconds=round(cold, 2),
+            fill_seconds=round(fill, 1),
+            rows_per_second_written=round(n / fill),
+        )
+        stale = []
+        for _ in range(runs):
+            clock.skip(cache.refresh_seconds + 1)
+            stale.append(_timed(curation_pages._audience, request, alerts[0]))  # starts it
+            for alert in cycle(alerts):
+                if not cache.refreshing:  # only requests answered while the rebuild runs
+                    break
+                stale.append(_timed(curation_pages._audience, request, alert))
+                time.sleep(REQUEST_PAUSE)
+            cache.wait_for_build()
+        rebuilds = builds[1:]
+        if len(rebuilds) != runs:
+            raise SystemExit(f"bench.audience: {len(rebuilds)} rebuilds, expected {runs}")
+        emit(
+            "audience.count_request",
+            n,
+            stale,
+            cache="stale",
+            **_ms(stale),
+            rebuilds=len(rebuilds),
+            rebuild_seconds=round(statistics.median(rebuilds), 2),
+            rebuild_min=round(min(rebuilds), 2),
+            rebuild_max=round(max(rebuilds), 2),
+            first_build_seconds=round(builds[0], 2),
+        )
+        database.dispose()
+
+
+class _SkippingClock:
+    """time.monotonic, plus the jumps asked for: makes the cached index stale on demand."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
+def _alert(targeting: Targeting) -> Alert:
+    """An unsaved alert with this targeting, as the editor's count button makes one."""
+    wanted = {
+        "families": sorted(targeting.families),
+        "sectors": sorted(targeting.sectors),
+        "regions": sorted(targeting.regions),
+    }
+    return Alert(tier=targeting.tier, targeting=wanted)
+
+
+def _ms(timings: list[float]) -> dict[str, float]:
+    ranked = sorted(timings)
+    p99 = ranked[min(len(ranked) - 1, int(len(ranked) * 0.99))]
+    return {"ms": round(statistics.median(ranked) * 1000, 3), "p99_ms": round(p99 * 1000, 3)}
+
+
+def _timed(action: Callable, *args) -> float:
+    start = time.perf_counter()
+    action(*args)
+    return time.perf_counter() - start
+
+
 def _fill(database: Database, n: int, seed: int) -> None:
     """N subscriber rows (personal fields synthetic), inserted in batches."""
     now = datetime.now(UTC)
@@ -251,6 +364,9 @@ def main() -> None:
     parser.add_argument(
         "--db-n", type=int, default=100_000, help="rows for the SQLite load (default 100000)"
     )
+    parser.add_argument(
+        "--no-requests", action="store_true", help="skip audience.count_request (writes N rows)"
+    )
     args = parser.parse_args()
     progress(f"bench.audience: {args.n} synthetic members, {args.runs} runs")
     index = bench_build(args.n, args.runs, args.seed)
@@ -258,6 +374,8 @@ def main() -> None:
     check(index, args.n, args.seed)
     if args.db_n:
         bench_database(args.db_n, min(args.runs, 3), args.seed)
+    if not args.no_requests:
+        bench_count_request(args.n, min(args.runs, 3), args.seed)
 
 
 if __name__ == "__main__":
