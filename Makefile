@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint format clean translations browser demo
+.PHONY: run test test-fast bench lint format clean translations browser demo chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/pytest
 
+## chaos: the long fault campaign (crashes at 100k, provider trouble, database faults); a summary table at the end
+chaos: $(STAMP)
+	$(BIN)/pytest -m chaos tests/chaos -p no:cacheprovider
+
 ## browser: Debian's chromium for the Playwright tests, installed when missing
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -41,6 +45,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check alerts subscribers tests bench
 	$(BIN)/ruff format --check alerts subscribers tests bench
+	$(BIN)/pip-audit --vulnerability-service pypi --skip-editable --progress-spinner off
 
 format: $(STAMP)
 	$(BIN)/ruff format alerts subscribers tests bench

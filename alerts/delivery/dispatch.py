@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from alerts.compose import (
     PLACEHOLDERS,
     RecipientLinks,
@@ -154,6 +156,11 @@ class Dispatcher:
                     self._send_newsletter(key[1], rows, recipients)
                 else:
                     self._send_group(key[0], key[1], rows, recipients)
+            except DBAPIError:
+                # The database went away: nothing here is the message's fault. The rows stay
+                # claimed, and come back when their lease runs out (handed-off ones are
+                # settled by the sweep), so the round is abandoned, not the messages.
+                raise
             except Exception as error:  # one bad group must not hold up the others
                 log.exception("could not send group %s", key)
                 self._fail(rows, TECHNICAL, f"could not compose or send: {type(error).__name__}")

@@ -123,10 +123,24 @@ def _parse_date_text(text: str, *, dayfirst: bool) -> datetime | None:
         pass
     if "," in text[:5] or re.match(r"^\d{1,2} [A-Za-z]{3} \d{2,4}", text):
         try:
-            return to_utc(email.utils.parsedate_to_datetime(text))
+            written = email.utils.parsedate_to_datetime(text)  # in its own time zone
+            if written is not None:
+                return to_utc(written) if _rfc822_year_kept(text, written) else None
         except (TypeError, ValueError, IndexError, OverflowError):
             pass
     return _parse_complete_date(text, dayfirst=dayfirst)
+
+
+_RFC822_YEAR = re.compile(r"\b\d{1,2} [A-Za-z]{3,} (\d{2,4})\b")
+
+
+def _rfc822_year_kept(text: str, parsed: datetime) -> bool:
+    """The email parser reads any year below 100 as a two-digit one ("0001" -> 2001): a
+    year written with four digits must come out as written."""
+    written = _RFC822_YEAR.search(text)
+    if written is None or len(written.group(1)) < 3:
+        return True
+    return int(written.group(1)) == parsed.year
 
 
 _FILL_A = datetime(2001, 1, 1)

@@ -15,6 +15,7 @@ from alerts.staff import audit
 from alerts.staff.models import ADMIN
 from alerts.staff.web import _form, _text, message, page, staff_user
 from alerts.templating import N_
+from alerts.web.params import RowId
 
 router = APIRouter(prefix="/staff")
 OPEN = "open"
@@ -46,7 +47,7 @@ def corrections_page(request: Request) -> Response:
 
 
 @router.post("/corrections/{correction_id}/{action}", response_class=HTMLResponse)
-async def review(request: Request, correction_id: int, action: str) -> Response:
+async def review(request: Request, correction_id: RowId, action: str) -> Response:
     user = staff_user(request, ADMIN)
     form = await _form(request)
     if action not in OUTCOMES:
@@ -81,7 +82,7 @@ def _close(session, correction: CorrectionRequest, status: str, note: str, user,
 
 
 @router.get("/firms/{firm_id}/link", response_class=HTMLResponse)
-def firm_link_page(request: Request, firm_id: int) -> Response:
+def firm_link_page(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request, ADMIN)
     with request.app.state.database.session() as session:
         firm = session.get(Firm, firm_id)

@@ -3,7 +3,7 @@ editor, previews, and the life-cycle buttons (four-eyes enforced by alerts.curat
 
 from __future__ import annotations
 
-import time
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +21,12 @@ from alerts.staff import audit
 from alerts.staff.models import StaffUser
 from alerts.staff.web import _form, message, page, staff_user, utcnow
 from alerts.templating import LANGUAGES, N_, reader_language
-from subscribers import options
+from alerts.web.params import MAX_ROW_ID, RowId
+from subscribers import audience_cache, options
 from subscribers.audience import AudienceIndex
-from subscribers.directory import load_index
 
 router = APIRouter(prefix="/staff")
+ROW_ID = re.compile(r"[0-9]{1,19}")
 INDEX_SECONDS = 60  # the audience index is rebuilt at most once a minute per process
 PAGE = 25
 EDITOR_BYTES, EDITOR_FIELDS = 256 * 1024, 400  # four languages and every product family
@@ -82,8 +83,9 @@ def _param(params, name: str, limit: int) -> str | None:
 
 def _ids(form) -> list[int]:
     """Chosen advisories; a merged queue item posts its ids joined by commas."""
-    values = (part for value in form.getlist("advisory") for part in str(value).split(","))
-    return [int(value) for value in values if value.strip().isdigit()][:50]
+    values = (part.strip() for value in form.getlist("advisory") for part in str(value).split(","))
+    ids = (int(value) for value in values if ROW_ID.fullmatch(value))  # ASCII digits only
+    return [row_id for row_id in ids if 0 < row_id <= MAX_ROW_ID][:50]
 
 
 @router.post("/queue/dismiss", response_class=HTMLResponse)
@@ -135,7 +137,7 @@ def _alert(request: Request, alert_id: int) -> Alert | None:
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_page(request: Request, alert_id: int) -> Response:
+def alert_page(request: Request, alert_id: RowId) -> Response:
     user = staff_user(request)
     alert = _alert(request, alert_id)
     if alert is None:
@@ -190,17 +192,13 @@ def _audience(request: Request, alert: Alert) -> dict[str, dict[str, int]]:
 
 
 def _index(request: Request) -> AudienceIndex:
-    state = request.app.state
-    built = getattr(state, "audience_index", None)
-    if built is None or time.monotonic() - built[0] > INDEX_SECONDS:
-        with _database(request).session() as session:
-            built = (time.monotonic(), load_index(session))
-        state.audience_index = built
-    return built[1]
+    """The process's index, at once (refreshed in the background; see audience_cache)."""
+    state, database = request.app.state, _database(request)
+    return audience_cache.shared(state, database, refresh_seconds=INDEX_SECONDS).get()
 
 
 @router.get("/alerts/{alert_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, alert_id: int) -> Response:
+def edit_page(request: Request, alert_id: RowId) -> Response:
     user = staff_user(request)
     alert = _alert(request, alert_id)
     if alert is None:
@@ -254,7 +252,7 @@ def _known(request: Request) -> dict[str, frozenset[str]]:
 
 
 @router.post("/alerts/{alert_id}/edit", response_class=HTMLResponse)
-async def save_edit(request: Request, alert_id: int) -> Response:
+async def save_edit(request: Request, alert_id: RowId) -> Response:
     user = staff_user(request)
     form = await _form(request, max_bytes=EDITOR_BYTES, max_fields=EDITOR_FIELDS)
     alert = _alert(request, alert_id)
@@ -280,7 +278,7 @@ async def save_edit(request: Request, alert_id: int) -> Response:
 
 
 @router.post("/alerts/{alert_id}/{action}", response_class=HTMLResponse)
-async def life_cycle(request: Request, alert_id: int, action: str) -> Response:
+async def life_cycle(request: Request, alert_id: RowId, action: str) -> Response:
     user = staff_user(request)
     form = await _form(request)
     if action not in lifecycle.ACTIONS or action == lifecycle.EDIT:
@@ -321,7 +319,7 @@ def _when(value: str) -> datetime | None:
 
 
 @router.get("/alerts/{alert_id}/preview/{language}.{kind}", response_class=HTMLResponse)
-def preview(request: Request, alert_id: int, language: str, kind: str) -> Response:
+def preview(request: Request, alert_id: RowId, language: str, kind: str) -> Response:
     """The email as a subscriber in `language` gets it (HTML page or plain text)."""
     user = staff_user(request)
     alert = _alert(request, alert_id)

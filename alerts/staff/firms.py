@@ -21,6 +21,7 @@ from alerts.staff import audit
 from alerts.staff.models import ADMIN, StaffUser
 from alerts.staff.web import _form, message, page, staff_user, utcnow
 from alerts.templating import LANGUAGES, N_, reader_language
+from alerts.web.params import RowId
 from subscribers import options
 
 router = APIRouter(prefix="/staff")
@@ -100,7 +101,7 @@ def new_page(request: Request) -> Response:
 
 
 @router.get("/firms/{firm_id}", response_class=HTMLResponse)
-def firm_page(request: Request, firm_id: int) -> Response:
+def firm_page(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request)
     firm = _firm(request, firm_id)
     if firm is None:
@@ -135,7 +136,7 @@ def _detail(request: Request, user: StaffUser, firm: Firm, status: int = 200, er
 
 
 @router.get("/firms/{firm_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, firm_id: int) -> Response:
+def edit_page(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request, ADMIN)
     firm = _firm(request, firm_id)
     if firm is None:
@@ -215,7 +216,7 @@ async def add_firm(request: Request) -> Response:
 
 
 @router.post("/firms/{firm_id}/edit", response_class=HTMLResponse)
-async def save_firm(request: Request, firm_id: int) -> Response:
+async def save_firm(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request, ADMIN)
     values = _posted(await _form(request))
     firm = _firm(request, firm_id)
@@ -237,7 +238,7 @@ async def save_firm(request: Request, firm_id: int) -> Response:
 
 
 @router.post("/firms/{firm_id}/vet", response_class=HTMLResponse)
-async def vet_firm(request: Request, firm_id: int) -> Response:
+async def vet_firm(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request, ADMIN)
     form = await _form(request)
     try:
@@ -248,7 +249,7 @@ async def vet_firm(request: Request, firm_id: int) -> Response:
 
 
 @router.post("/firms/{firm_id}/suspend", response_class=HTMLResponse)
-async def suspend_firm(request: Request, firm_id: int) -> Response:
+async def suspend_firm(request: Request, firm_id: RowId) -> Response:
     user = staff_user(request, ADMIN)
     form = await _form(request)
     return _change(request, user, firm_id, directory.suspend, str(form.get("reason") or "")[:1000])

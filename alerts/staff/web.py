@@ -17,6 +17,7 @@ from alerts.staff.models import ADMIN, APPROVER, EDITOR, RANK, StaffUser
 from alerts.staff.passwords import generate
 from alerts.templating import LANGUAGES, N_, gettext, reader_language, render
 from alerts.web import csrf
+from alerts.web.params import RowId
 
 router = APIRouter(prefix="/staff")
 COOKIE = "staff_session"
@@ -299,7 +300,7 @@ async def add_user(request: Request) -> Response:
 
 
 @router.post("/users/{user_id}/{action}", response_class=HTMLResponse)
-async def change_user(request: Request, user_id: int, action: str) -> Response:
+async def change_user(request: Request, user_id: RowId, action: str) -> Response:
     user = staff_user(request, ADMIN)
     await _form(request)
     if action not in ("disable", "enable", "reset"):

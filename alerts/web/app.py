@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
@@ -28,7 +28,8 @@ from alerts.staff import web as staff_pages
 from alerts.store import Database
 from alerts.web import metrics
 from alerts.web.firms import router as firm_pages
-from alerts.web.headers import SecurityHeaders
+from alerts.web.guards import RejectNul
+from alerts.web.headers import SecurityHeaders, security_headers
 from alerts.web.public import router as public_pages
 from alerts.web.webhooks import router as webhook_routes
 from subscribers.service import Subscriptions
@@ -42,8 +43,13 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings, database: Database, subscriptions: Subscriptions | None = None
 ) -> FastAPI:
-    app = FastAPI(title="SME threat alerts", docs_url=None, redoc_url=None)
-    app.add_middleware(SecurityHeaders)
+    # No API schema in public: it would list every staff route.
+    app = FastAPI(title="SME threat alerts", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(RejectNul)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so refusals carry it too
+    # An unhandled error is answered by Starlette's outermost middleware, outside ours: the
+    # answer carries the security headers itself (the error still goes to the log).
+    app.add_exception_handler(Exception, _internal_error)
     app.state.settings = settings
     app.state.catalogue = default_catalogue()
     app.state.subscriptions = subscriptions or Subscriptions.from_settings(database, settings)
@@ -126,6 +132,11 @@ def create_app(
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
     return app
+
+
+def _internal_error(request: Request, _error: Exception) -> PlainTextResponse:
+    headers = security_headers(request.url.scheme)
+    return PlainTextResponse("Internal error. It has been logged.", 500, headers=headers)
 
 
 def _scheduler_state(app: FastAPI) -> dict:

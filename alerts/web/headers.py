@@ -17,6 +17,14 @@ HEADERS = {
     "referrer-policy": "no-referrer",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+# Only on requests that came over https (directly, or from a trusted proxy saying so):
+# a browser would ignore it on http, and it must never be sent for a site without https.
+HSTS = ("strict-transport-security", "max-age=31536000; includeSubDomains")
+
+
+def security_headers(scheme: str) -> dict[str, str]:
+    """The headers for a response to a request that came in over `scheme`."""
+    return HEADERS | (dict([HSTS]) if scheme == "https" else {})
 
 
 class SecurityHeaders:
@@ -30,12 +38,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        wanted = security_headers(scope.get("scheme", "http"))
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [
                     (name.encode(), value.encode())
-                    for name, value in HEADERS.items()
+                    for name, value in wanted.items()
                     if name.encode() not in present
                 ]
                 message["headers"] = list(message.get("headers", [])) + extra

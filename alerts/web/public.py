@@ -41,6 +41,7 @@ from alerts.curation.content import BRUSSELS, alert_content, alert_firms
 from alerts.curation.models import SENDING, SENT, Alert
 from alerts.curation.service import count_view
 from alerts.templating import LANGUAGES, gettext, reader_language, render
+from alerts.web.params import RowId
 
 router = APIRouter()
 PUBLISHED = (SENDING, SENT)  # approved or scheduled alerts stay private until they go out
@@ -291,7 +292,7 @@ def json_feed(request: Request) -> Response:
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_page(request: Request, alert_id: int) -> Response:
+def alert_page(request: Request, alert_id: RowId) -> Response:
     language = reader_language(request)
     with request.app.state.database.session() as session:
         alert = session.get(Alert, alert_id)

@@ -17,7 +17,7 @@ import io
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -344,8 +344,27 @@ def _dates(entry: Any, text: str) -> tuple[datetime | None, datetime | None]:
 
 
 def _entry_date(entry: Any, name: str) -> datetime | None:
+    raw = dict.get(entry, name)
+    if not _iso_fields_in_range(raw):
+        return None  # feedparser rolls "2025-13-45T99:99" over into a date nobody wrote
     parsed = dict.get(entry, f"{name}_parsed")
-    return from_struct_time(parsed) or parse_date(dict.get(entry, name))
+    return from_struct_time(parsed) or parse_date(raw)
+
+
+_ISO_FIELDS = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def _iso_fields_in_range(raw: Any) -> bool:
+    """True unless `raw` is an ISO 8601 date whose month, day or time is out of range."""
+    found = _ISO_FIELDS.match(raw) if isinstance(raw, str) else None
+    if found is None:
+        return True
+    year, month, day, hour, minute, second = (int(v) if v else 0 for v in found.groups())
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return hour <= 23 and minute <= 59 and second <= 60
 
 
 def _french_update_date(text: str) -> datetime | None:
