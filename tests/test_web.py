@@ -78,3 +78,19 @@ def test_security_headers_on_every_page(client):
         assert "script-src" not in headers["content-security-policy"]  # no script at all
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_only_web_addresses_become_links(database, settings):
+    """Parsers drop javascript: addresses; the page does not rely on it (defence in depth)."""
+    with database.session() as session:
+        store_records(
+            session,
+            "cert",
+            [
+                AdvisoryRecord(item_id="j", title="Odd address", url="javascript:alert(1)"),
+                AdvisoryRecord(item_id="h", title="Web address", url="https://cert.example.be/h"),
+            ],
+        )
+    page = TestClient(create_app(settings, database)).get("/advisories").text
+    assert "javascript:" not in page
+    assert 'href="https://cert.example.be/h"' in page

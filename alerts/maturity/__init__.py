@@ -1,0 +1,1 @@
+"""The maturity scan: a short self-assessment, its scoring and anonymous statistics."""
