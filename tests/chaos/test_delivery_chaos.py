@@ -284,6 +284,17 @@ def test_provider_trouble_on_email_and_sms(database, settings, chaos_report):
         duplicated,
     )
     chaos_report.notes.append(f"faults {dict(faults)}; final {dict(statuses)}")
+    with database.session() as session:
+        reasons = Counter(
+            f"{channel}: {error}"
+            for channel, error in session.execute(
+                select(OutboxMessage.channel, OutboxMessage.last_error).where(
+                    OutboxMessage.status.in_(EXPLICIT_FAILURES)
+                )
+            )
+        )
+    if reasons:
+        chaos_report.notes.append(f"explicit failures {dict(reasons)}")
     assert not _waiting(database)
     assert all(faults[fault] > 0 for fault in Troubled.FAULTS)
     assert not early, f"retried before Retry-After: {early[:5]}"
