@@ -73,7 +73,7 @@ from subscribers.validation import as_bool
 from subscribers.webhooks import sendgrid_suppressions, twilio_suppressions
 from tests.subscriber_site import CSRF, SIGNUP, Site
 from tests.test_curation import GOOD, _advisory, _login, _user
-from tests.test_staff_matrix import _flatten
+from tests.test_staff_matrix import _flatten, walk_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "admin@gov.example"
@@ -1205,7 +1205,7 @@ def test_sealed_links_with_non_ascii_characters_are_404(world, method, template)
 
 
 def _int_routes(world: World):
-    for path, route in _walk(world.site.app.routes):
+    for path, route in walk_routes(world.site.app.routes):
         dependant = getattr(route, "dependant", None)
         params = dependant.path_params if dependant else []
         ints = [param.name for param in params if param.field_info.annotation is int]
@@ -1213,15 +1213,6 @@ def _int_routes(world: World):
             for method in sorted(getattr(route, "methods", ()) or ()):
                 if method in ("GET", "POST"):
                     yield method, path, ints
-
-
-def _walk(routes, prefix: str = ""):
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _walk(included.routes, prefix + route.include_context.prefix)
-        elif hasattr(route, "path"):
-            yield prefix + route.path, route
 
 
 PATH_VALUES = {"language": "en", "kind": "html", "name": "x"}

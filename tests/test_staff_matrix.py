@@ -60,15 +60,21 @@ def _routes(site: Site, method: str) -> list[str]:
     return paths
 
 
-def _flatten(routes, prefix: str = ""):
-    """(path, methods) of every route, through included routers (FastAPI keeps them as
+def walk_routes(routes, prefix: str = ""):
+    """(path, route) of every route, through included routers (FastAPI keeps them as
     objects of their own in recent versions)."""
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
-            yield from _flatten(included.routes, prefix + route.include_context.prefix)
+            yield from walk_routes(included.routes, prefix + route.include_context.prefix)
         elif hasattr(route, "path"):
-            yield prefix + route.path, getattr(route, "methods", None) or set()
+            yield prefix + route.path, route
+
+
+def _flatten(routes, prefix: str = ""):
+    """(path, methods) of every route."""
+    for path, route in walk_routes(routes, prefix):
+        yield path, getattr(route, "methods", None) or set()
 
 
 def test_visitors_are_sent_to_the_login_page(site):
