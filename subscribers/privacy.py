@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from alerts.maturity.models import MaturityResult
 from subscribers import ratelimit
 from subscribers.consent import NOTICE_VERSION, Origin
 from subscribers.models import LEFT, PENDING, ConsentEvent, Subscriber, Suppression
@@ -41,6 +42,19 @@ EXPORTED_FIELDS = (
     "left_at",
     "last_newsletter_at",
 )
+RESULT_FIELDS = (
+    "version",
+    "language",
+    "answers",
+    "level",
+    "percent",
+    "levels",
+    "percents",
+    "share_stats",
+    "staff_may_view",
+    "families_applied",
+    "taken_at",
+)
 EVENT_FIELDS = ("kind", "channels", "notice_version", "method", "ip_address", "user_agent", "at")
 
 
@@ -58,6 +72,7 @@ def export(session: Session, subscriber_id: int) -> dict[str, Any]:
         "subscription": {name: _plain(getattr(subscriber, name)) for name in EXPORTED_FIELDS},
         "consent_events": [{n: _plain(getattr(e, n)) for n in EVENT_FIELDS} for e in events],
         "suppressions": _suppressions(session, subscriber),
+        "maturity_results": _maturity_results(session, subscriber_id),
     }
 
 
@@ -113,6 +128,16 @@ def purge_subscribers(database, keep_left_days: int, now: datetime | None = None
 
 def _ids(session: Session, *conditions) -> list[int]:
     return list(session.scalars(select(Subscriber.id).where(*conditions)))
+
+
+def _maturity_results(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    """Kept scan results; erasure deletes them with the subscriber (foreign key cascade)."""
+    query = (
+        select(MaturityResult)
+        .where(MaturityResult.subscriber_id == subscriber_id)
+        .order_by(MaturityResult.taken_at, MaturityResult.id)
+    )
+    return [{n: _plain(getattr(r, n)) for n in RESULT_FIELDS} for r in session.scalars(query)]
 
 
 def _anonymise_events(session: Session, subscriber_ids: list[int]) -> None:

@@ -58,6 +58,7 @@ class Site:
             database, settings, default_catalogue(), notifier, clock=self.clock
         )
         self.app = create_app(settings, database, self.service)
+        self.app.state.scans.clock = self.clock
         self.client = self.browser()
 
     def browser(self, ip: str = "192.0.2.10", **headers: str) -> TestClient:

@@ -44,7 +44,16 @@ class Statistics:
     groups: tuple[GroupStats, ...]
 
 
-Row = tuple[str | None, str | None, str | None, Result]
+@dataclass(frozen=True)
+class Levels:
+    """What the statistics need of a result: a stored row gives this without re-scoring."""
+
+    version: str
+    level: int
+    levels: dict[str, int]  # domain id -> level, in scan order
+
+
+Row = tuple[str | None, str | None, str | None, "Result | Levels"]
 
 
 def aggregate(rows: Iterable[Row], min_group: int = MIN_GROUP) -> Statistics:
@@ -58,7 +67,7 @@ def aggregate(rows: Iterable[Row], min_group: int = MIN_GROUP) -> Statistics:
         return Statistics(min_group, None, ())
     groups: list[GroupStats] = []
     for position, dimension in enumerate(DIMENSIONS):
-        members: dict[str, list[Result]] = defaultdict(list)
+        members: dict[str, list[Result | Levels]] = defaultdict(list)
         for row in rows:
             members[row[position] or UNKNOWN_GROUP].append(row[3])
         for name in sorted(_visible({g: len(r) for g, r in members.items()}, min_group)):
@@ -77,10 +86,10 @@ def _visible(counts: dict[str, int], k: int) -> set[str]:
     return shown
 
 
-def _summary(dimension: str, group: str, results: list[Result]) -> GroupStats:
+def _summary(dimension: str, group: str, results: list[Result | Levels]) -> GroupStats:
     count = len(results)
-    domain_ids = [d.domain for d in results[0].domains]
-    means = tuple((domain, _mean(r.domain(domain).level for r in results)) for domain in domain_ids)
+    domain_ids = list(results[0].levels)
+    means = tuple((domain, _mean(r.levels[domain] for r in results)) for domain in domain_ids)
     return GroupStats(dimension, group, count, _mean(r.level for r in results), means)
 
 

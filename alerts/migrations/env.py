@@ -4,6 +4,7 @@ from alembic import context
 
 import alerts.curation.models  # noqa: F401  (registers the alert tables)
 import alerts.delivery.models  # noqa: F401  (registers the outbox tables)
+import alerts.maturity.models  # noqa: F401  (registers the maturity-scan results)
 import alerts.referrals.models  # noqa: F401  (registers the referral directory)
 import alerts.staff.models  # noqa: F401  (registers the staff and audit tables)
 import subscribers.models  # noqa: F401  (registers the subscriber tables)

@@ -80,7 +80,7 @@ class Referrals:
         known = (self.catalogue.get(family) for family in families)
         categories = [family.category for family in known if family is not None]
         need = matching.need_for(categories, alert.known_exploited, self._ransomware(alert.id))
-        candidates = [_candidate(firm) for firm in self._firms.values()]
+        candidates = [candidate(firm) for firm in self._firms.values()]
         today = directory.today(self.clock())
         return matching.eligible(candidates, need, region, language, today)
 
@@ -112,7 +112,8 @@ class Referrals:
         self._loaded_at = time.monotonic()
 
 
-def _candidate(firm: Firm) -> matching.Candidate:
+def candidate(firm: Firm) -> matching.Candidate:
+    """What matching needs of a stored firm."""
     return matching.Candidate(
         id=firm.id,
         regions=frozenset(firm.regions or ()),

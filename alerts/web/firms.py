@@ -67,7 +67,7 @@ class FirmQuery:
         return "/firms?" + urlencode({name: value for name, value in params.items() if value})
 
 
-def _listing(firm: Firm, language: str) -> dict[str, object]:
+def listing(firm: Firm, language: str) -> dict[str, object]:
     """What the page shows of one firm, labels in the reader's language."""
     return {
         "view": firm_view(firm),
@@ -86,7 +86,7 @@ def firms_directory(request: Request) -> Response:
     with request.app.state.database.session() as session:
         firms = [firm for firm in directory.shown(session, utcnow()) if query.matches(firm)]
         firms.sort(key=lambda firm: (firm.name.casefold(), firm.id))
-        rows = [_listing(firm, language) for firm in firms]
+        rows = [listing(firm, language) for firm in firms]
     body = render(
         "web/firms.html",
         language,
