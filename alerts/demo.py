@@ -31,6 +31,7 @@ from subscribers.models import ACTIVE, Subscriber
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_FEEDS = ROOT / "tests" / "fixtures" / "feeds"
 DEMO_DIR = Path("var/demo")
+DEMO_SCANS = 60
 EDITOR, APPROVER = "editor@demo.example", "approver@demo.example"
 
 
@@ -195,6 +196,7 @@ class DemoAccounts:
     feeds_file: Path
     subscribers_added: int
     firms_added: int
+    scans_added: int = 0
 
 
 # --------------------------------------------------------------------------- feeds
@@ -274,8 +276,9 @@ def prepare(settings: Settings, database: Database, feeds_dir: Path, base_url: s
         approver = _staff(session, APPROVER, "Demo Approver", "approver", now)
         subscribers_added = _subscribers(session, settings, now)
         firms_added = _firms(session, now)
+    scans_added = _scans(database, now)
     feeds_file = write_registry(settings.data_dir / "feeds.yaml", feeds_for(feeds_dir), base_url)
-    return DemoAccounts(editor, approver, feeds_file, subscribers_added, firms_added)
+    return DemoAccounts(editor, approver, feeds_file, subscribers_added, firms_added, scans_added)
 
 
 def _staff(session, email: str, name: str, role: str, now: datetime) -> tuple[str, str]:
@@ -296,6 +299,31 @@ def _subscribers(session, settings: Settings, now: datetime) -> int:
     if missing:
         session.execute(insert(Subscriber), missing)
     return len(missing)
+
+
+def _scans(database: Database, now: datetime) -> int:
+    """Made-up anonymous scan results, so the staff statistics have something to show
+    (added once: only when no anonymous result exists yet)."""
+    import random
+
+    from alerts.maturity.models import MaturityResult
+    from alerts.maturity.scan import load_scan, score
+    from alerts.maturity.service import Dimensions, Scans
+
+    with database.session() as session:
+        if session.scalar(select(MaturityResult.id).where(MaturityResult.subscriber_id.is_(None))):
+            return 0
+    scans = Scans(database, load_scan(), clock=lambda: now)
+    draw = random.Random(2017)  # the same sample every run
+    places = [values[4:7] for values in SUBSCRIBERS]  # (region, sector, size band)
+    for _ in range(DEMO_SCANS):
+        answers = {
+            q.id: draw.choice(q.answers).id for q in scans.scan.questions if q.kind == "single"
+        }
+        region, sector, size_band = draw.choice(places)
+        result = score(scans.scan, answers, "en")
+        scans.save_anonymous(result, Dimensions(sector, size_band, region))
+    return DEMO_SCANS
 
 
 def _subscriber_row(signer: tokens.Signer, values: tuple, now: datetime) -> dict:
@@ -369,7 +397,8 @@ def walkthrough(settings: Settings, demo: DemoAccounts, polled: list) -> str:
         "=" * 78,
         f"Feeds polled: {len(polled)}, advisories new or updated: {stored}"
         + (f", failed: {', '.join(failed)}" if failed else ""),
-        f"Subscribers added: {demo.subscribers_added}, firms added: {demo.firms_added}",
+        f"Subscribers added: {demo.subscribers_added}, firms added: {demo.firms_added}, "
+        f"sample scan results added: {demo.scans_added}",
         "",
         f"Open {base}/staff/login and log in with (passwords shown once, new every run):",
         f"  editor    {demo.editor[0]:<26} {demo.editor[1]}",
@@ -383,6 +412,8 @@ def walkthrough(settings: Settings, demo: DemoAccounts, polled: list) -> str:
         f"     `ALERTS_DATA_DIR={settings.data_dir} .venv/bin/alerts outbox preview` "
         "writes an index page.",
         f"  5. The public pages: {base}/alerts and {base}/firms",
+        f"  6. The maturity quick-scan: {base}/scan; its anonymous statistics for staff:",
+        f"     {base}/staff/maturity (the {DEMO_SCANS} sample results are made up).",
         "",
         "Ctrl+C stops the demo. `rm -rf var/demo` starts afresh.",
         "=" * 78,

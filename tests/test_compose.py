@@ -534,3 +534,11 @@ def test_templates_use_only_variables_they_are_given(monkeypatch):
             compose_email(content, language, PLACEHOLDERS, (FIRM, Firm("Bare", "")))
             compose_newsletter([content, replace(content, alert_id=1)], language, LINKS, (FIRM,))
             compose_sms(content, language, PLACEHOLDERS)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_newsletter_invites_to_the_maturity_scan(language):
+    news = compose_newsletter([CONTENT], language, LINKS)
+    scan_link = f"{LINKS.preferences}/scan"
+    assert scan_link in news.text
+    assert f'href="{scan_link}"' in news.html

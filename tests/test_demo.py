@@ -82,9 +82,19 @@ def test_four_vetted_firms_for_a_year(database, prepared):
     assert all((firm.expires_on - firm.vetted_on).days >= 364 for firm in firms)
 
 
+def test_sample_scan_results_fill_the_staff_statistics(settings, database, prepared):
+    from alerts.maturity.scan import load_scan
+    from alerts.maturity.service import Scans
+
+    assert prepared.scans_added == demo.DEMO_SCANS
+    statistics = Scans(database, load_scan()).statistics(load_scan().version)
+    assert statistics.total is not None and statistics.total.count == demo.DEMO_SCANS
+    assert {group.dimension for group in statistics.groups} >= {"sector", "region"}
+
+
 def test_running_it_twice_adds_nothing_twice(settings, database, prepared, feed_server):
     again = demo.prepare(settings, database, demo.default_feeds_dir(), feed_server)
-    assert (again.subscribers_added, again.firms_added) == (0, 0)
+    assert (again.subscribers_added, again.firms_added, again.scans_added) == (0, 0, 0)
     assert _count(database, StaffUser) == 2
     assert _count(database, Subscriber) == len(demo.SUBSCRIBERS)
     assert _count(database, Firm) == len(demo.FIRMS)

@@ -56,6 +56,7 @@ from sqlalchemy import MetaData, select
 
 from alerts.curation import editing, lifecycle
 from alerts.feeds import load_registry, sync_feeds
+from alerts.maturity.scan import load_scan
 from alerts.referrals import directory
 from alerts.referrals.links import firm_link
 from alerts.referrals.models import STATUSES
@@ -580,6 +581,36 @@ def _future_date(value: str) -> bool:
         return False
 
 
+SCAN = load_scan()
+
+
+def _scan_answers() -> dict:
+    """Every scored question answered with its first answer (a valid scan)."""
+    return {f"q-{q.id}": q.answers[0].id for q in SCAN.questions if q.kind == "single"}
+
+
+def _scan_poison(w):
+    """An answer that is not one of the question's, or no scored answer at all."""
+    question = SCAN.questions[0]
+    wrong = not_in({a.id for a in question.answers} | {""})
+    scored = [f"q-{q.id}" for q in SCAN.questions if q.kind == "single"]
+    return st.one_of(set_field(f"q-{question.id}", wrong), drop(*scored))
+
+
+def _scan_result_actions(w):
+    prefix = f"/preferences/{w.preferences}/scan/results"
+    return [
+        (
+            junk_tokens(w.preferences, sealed=True).map(
+                lambda t: f"/preferences/{t}/scan/results/1/consents"
+            ),
+            IDENTITY,
+        ),
+        (missing_ids().map(lambda i: f"{prefix}/{i}/forget"), IDENTITY),
+        (segment(not_in({"consents", "forget"})).map(lambda a: f"{prefix}/1/{a}"), IDENTITY),
+    ]
+
+
 SUBSCRIBER_STALE = 400  # subscribers/web.py: a stale or forged form is shown again (400)
 STAFF_STALE = 403  # alerts/staff/web.py: CsrfError -> "Please try again" (403)
 
@@ -623,6 +654,56 @@ TARGETS: dict[str, Target] = {
         valid=lambda w: (f"/preferences/{w.preferences}/pause", {}),
         # a wrong SMS code is counted (subscribers/sms_codes.py check): the attempt limit
         ignored={"subscribers": {"sms_code_attempts"}},
+    ),
+    "/scan": Target(
+        "public",
+        lambda w: [_just("/scan", _scan_poison(w))],
+        base=lambda w: _scan_answers() | {"share_stats": "1", "region": "BE-VAN"},
+        csrf=SUBSCRIBER_STALE,
+        valid=lambda w: ("/scan", _scan_answers() | {"share_stats": "1"}),
+    ),
+    "/scan/report.pdf": Target(
+        "public",
+        lambda w: [_just("/scan/report.pdf", _scan_poison(w))],
+        base=lambda w: _scan_answers(),
+        csrf=SUBSCRIBER_STALE,
+        valid=lambda w: ("/scan/report.pdf", _scan_answers()),
+    ),
+    "/preferences/{token}/scan": Target(
+        "public",
+        lambda w: [
+            (
+                junk_tokens(w.preferences, sealed=True).map(lambda t: f"/preferences/{t}/scan"),
+                IDENTITY,
+            ),
+            _just(f"/preferences/{w.preferences}/scan", _scan_poison(w)),
+        ],
+        base=lambda w: _scan_answers() | {"keep": "1", "update_profile": "1", "share_stats": "1"},
+        csrf=SUBSCRIBER_STALE,
+        valid=lambda w: (f"/preferences/{w.preferences}/scan", _scan_answers() | {"keep": "1"}),
+    ),
+    "/preferences/{token}/scan/report.pdf": Target(
+        "public",
+        lambda w: [
+            (
+                junk_tokens(w.preferences, sealed=True).map(
+                    lambda t: f"/preferences/{t}/scan/report.pdf"
+                ),
+                IDENTITY,
+            ),
+            _just(f"/preferences/{w.preferences}/scan/report.pdf", _scan_poison(w)),
+        ],
+        base=lambda w: _scan_answers(),
+        csrf=SUBSCRIBER_STALE,
+        valid=lambda w: (f"/preferences/{w.preferences}/scan/report.pdf", _scan_answers()),
+    ),
+    # No result exists in this world: every id names nothing, every action changes nothing.
+    "/preferences/{token}/scan/results/{result_id}/{action}": Target(
+        "public",
+        _scan_result_actions,
+        base=lambda w: {"share_stats": "1", "staff_may_view": "1"},
+        csrf=SUBSCRIBER_STALE,
+        valid=lambda w: (f"/preferences/{w.preferences}/scan/results/1/consents", {}),
     ),
     "/my-data/{token}/erase": Target(
         "public",
@@ -1188,6 +1269,9 @@ SEALED_ROUTES = [
     ("GET", "/preferences/{token}"),
     ("POST", "/preferences/{token}"),
     ("POST", "/preferences/{token}/pause"),
+    ("GET", "/preferences/{token}/scan"),
+    ("POST", "/preferences/{token}/scan"),
+    ("GET", "/preferences/{token}/scan/results"),
     ("POST", "/unsubscribe/{token}"),
     ("GET", "/firm/{token}"),
     ("POST", "/firm/{token}/correction"),
@@ -1215,7 +1299,7 @@ def _int_routes(world: World):
                     yield method, path, ints
 
 
-PATH_VALUES = {"language": "en", "kind": "html", "name": "x"}
+PATH_VALUES = {"language": "en", "kind": "html", "name": "x", "token": "x"}
 ACTION_FOR = {"users": "disable", "alerts": "submit", "corrections": "done"}
 
 

@@ -164,7 +164,9 @@ def test_a_mixed_set_gives_the_expected_levels_and_steps():
     ]
     assert [s.value for s in result.steps] == [Fraction(25, 9), Fraction(2), Fraction(5, 3)]
     assert result.steps[2].advice == SCAN.question("backup-offline").advice.fr
-    assert result.weak_domains == ("mfa", "admin-rights", "suppliers")
+    # suppliers scores 0 but was skipped entirely: not assessed, so never called weak
+    assert result.weak_domains == ("mfa", "admin-rights")
+    assert not result.domain("suppliers").assessed and result.domain("mfa").assessed
     assert result.unanswered == ("tech-email", "tech-storage", "tech-remote", "suppliers-access")
     wanted = need(SCAN, result)
     assert wanted.specialities == {"managed-security", "security-audit"}
@@ -364,3 +366,30 @@ def test_statistics_give_mean_levels_per_domain():
     expected = round(sum(r.domain("backups").level for r in results) / 12, 1)
     assert dict(ict.domains)["backups"] == expected
     assert ict.level == round(sum(r.level for r in results) / 12, 1)
+
+
+# --- the product profile from technology answers -------------------------------------------
+
+
+def test_profile_change_adds_ticked_and_removes_unticked_families_of_answered_questions():
+    from alerts.maturity.profile import profile_change
+
+    scan = load_scan()
+    edge = next(q for q in scan.questions if q.id == "tech-edge")
+    web = next(q for q in scan.questions if q.id == "tech-web")
+    first, second = edge.options[0].family, edge.options[1].family
+    current = [second, "not-asked-by-the-scan", web.options[0].family]
+    change = profile_change(scan, {"tech-edge": [first], "tech-web": []}, current)
+    assert change.added == (first,)
+    assert change.removed == (second,)  # asked and unticked
+    # not asked by the scan, or asked by a question left empty ("don't know"): kept
+    assert change.families == ("not-asked-by-the-scan", web.options[0].family, first)
+    assert change.changes
+
+
+def test_profile_change_without_technology_answers_changes_nothing():
+    from alerts.maturity.profile import profile_change
+
+    scan = load_scan()
+    change = profile_change(scan, {"backup-offline": "yes"}, ["wordpress"])
+    assert change.families == ("wordpress",) and not change.changes

@@ -5,6 +5,7 @@ kept results — product profile update, retakes and progress, consents, export 
 from __future__ import annotations
 
 import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -13,25 +14,11 @@ from alerts.maturity.scan import UNKNOWN, load_scan
 from subscribers.models import ConsentEvent, Subscriber
 from tests.subscriber_site import CSRF, Site
 from tests.test_firm_pages import add_firm
+from tests.test_maturity import SINGLE, best_answers, worst_answers
 
 SCAN = load_scan()
 LANGUAGES = ("nl", "fr", "en", "de")
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
-
-
-def best() -> dict[str, str]:
-    return {q.id: max(q.answers, key=lambda a: a.points).id for q in _single()}
-
-
-def worst() -> dict[str, str]:
-    return {
-        q.id: min((a for a in q.answers if not a.unknown), key=lambda a: a.points).id
-        for q in _single()
-    }
-
-
-def _single():
-    return [q for q in SCAN.questions if q.kind == "single"]
 
 
 def fields(answers: dict, **extra) -> dict:
@@ -77,7 +64,9 @@ def test_the_form_and_the_result_in_every_language(site, language):
         assert f'name="q-{question.id}"' in page.text
         assert question.text.get(language) in shown
 
-    answer = site.submit(f"/scan?lang={language}", fields(worst()), page=f"/scan?lang={language}")
+    answer = site.submit(
+        f"/scan?lang={language}", fields(worst_answers()), page=f"/scan?lang={language}"
+    )
     assert answer.status_code == 200
     shown = text_of(answer.text)
     assert SCAN.level_name(0, language) in shown
@@ -88,7 +77,7 @@ def test_the_form_and_the_result_in_every_language(site, language):
 
 
 def test_the_best_answers_score_the_top_level_and_no_firm_is_needed(site):
-    answer = site.submit("/scan", fields(best()))
+    answer = site.submit("/scan", fields(best_answers()))
     assert "Overall: Advanced (100 %)" in text_of(answer.text)
     assert "No domain is weak" in answer.text
 
@@ -96,7 +85,11 @@ def test_the_best_answers_score_the_top_level_and_no_firm_is_needed(site):
 def test_the_three_steps_are_the_advice_of_the_most_valuable_gaps(site):
     from alerts.maturity.scan import score
 
-    answers = best() | {"backup-offline": "no-backup", "mfa-email": "none", "admin-daily": "some"}
+    answers = best_answers() | {
+        "backup-offline": "no-backup",
+        "mfa-email": "none",
+        "admin-daily": "some",
+    }
     expected = score(SCAN, answers, "en")
     shown = text_of(site.submit("/scan", fields(answers)).text)
     assert len(expected.steps) >= 1
@@ -105,7 +98,9 @@ def test_the_three_steps_are_the_advice_of_the_most_valuable_gaps(site):
 
 
 def test_an_answer_that_does_not_exist_is_refused_and_nothing_is_stored(site):
-    answer = site.submit("/scan", fields(best() | {"inventory-devices": "maybe"}, share_stats="1"))
+    answer = site.submit(
+        "/scan", fields(best_answers() | {"inventory-devices": "maybe"}, share_stats="1")
+    )
     assert answer.status_code == 422
     assert "Please check the form" in answer.text
     question = SCAN.question("inventory-devices").text.get("en")
@@ -125,14 +120,14 @@ def test_an_empty_form_asks_for_at_least_one_answer(site):
 
 def test_a_form_without_its_csrf_token_is_refused(site):
     site.client.get("/scan")
-    answer = site.client.post("/scan", data=fields(best()))
+    answer = site.client.post("/scan", data=fields(best_answers()))
     assert answer.status_code == 400
     assert results(site) == []
 
 
 def test_the_anonymous_statistic_holds_levels_and_dimensions_only(site):
     extra = {"share_stats": "1", "region": "BE-WLG", "sector": "retail", "size_band": "bogus"}
-    answer = site.submit("/scan", fields(worst(), **extra))
+    answer = site.submit("/scan", fields(worst_answers(), **extra))
     assert "counted, without your name" in answer.text
     [row] = results(site)
     assert row.subscriber_id is None and row.answers is None
@@ -142,7 +137,9 @@ def test_the_anonymous_statistic_holds_levels_and_dimensions_only(site):
 
 
 def test_a_visitor_downloads_the_report_made_from_the_page(site):
-    page = site.submit("/scan?lang=de", fields(worst(), region="BE-VAN"), page="/scan?lang=de")
+    page = site.submit(
+        "/scan?lang=de", fields(worst_answers(), region="BE-VAN"), page="/scan?lang=de"
+    )
     hidden = HIDDEN.findall(page.text)
     assert ("q-backup-offline", "no-backup") in hidden
     answer = site.client.post("/scan/report.pdf?lang=de", data=dict(hidden))
@@ -186,7 +183,9 @@ def test_firms_for_the_weak_domains_with_the_kmo_note(site, database):
         languages=["en"],
         status="pending",
     )
-    answers = best() | {q: v for q, v in worst().items() if SCAN.question(q).domain == "backups"}
+    answers = best_answers() | {
+        q: v for q, v in worst_answers().items() if SCAN.question(q).domain == "backups"
+    }
     answer = site.submit("/scan", fields(answers, region="BE-VAN"))
     shown = text_of(answer.text)
     assert "Back-up Brigade &lt;b&gt;NV&lt;/b&gt;" in answer.text  # escaped
@@ -225,7 +224,9 @@ def test_keeping_a_result_and_updating_the_product_profile(site):
     path = _scan_path(site)
     before = set(_subscriber(site).families)
     question, chosen = technology()
-    data = fields(worst() | {question: chosen}, keep="1", update_profile="1", staff_may_view="1")
+    data = fields(
+        worst_answers() | {question: chosen}, keep="1", update_profile="1", staff_may_view="1"
+    )
     answer = site.submit(path, data, page=path)
     assert answer.status_code == 303
     assert re.search(r"/scan/results/\d+\?done=profile$", answer.headers["location"])
@@ -255,7 +256,7 @@ def test_the_profile_is_left_alone_without_consent(site):
     path = _scan_path(site)
     before = _subscriber(site).families
     question, chosen = technology()
-    answer = site.submit(path, fields(worst() | {question: chosen[:1]}), page=path)
+    answer = site.submit(path, fields(worst_answers() | {question: chosen[:1]}), page=path)
     assert answer.status_code == 200  # shown, not kept
     assert "This result is not kept" in answer.text
     assert _subscriber(site).families == before
@@ -264,12 +265,12 @@ def test_the_profile_is_left_alone_without_consent(site):
 
 def test_a_retake_shows_progress_and_the_history(site):
     path = _scan_path(site)
-    first = site.submit(path, fields(worst(), keep="1"), page=path)
+    first = site.submit(path, fields(worst_answers(), keep="1"), page=path)
     site.clock.advance(days=90)
     page = site.client.get(path)
     assert "Your previous answers are filled in" in page.text
     assert 'value="no-backup" checked' in page.text  # the previous answers
-    second = site.submit(path, fields(best(), keep="1"), page=path)
+    second = site.submit(path, fields(best_answers(), keep="1"), page=path)
     assert second.status_code == 303
     shown = text_of(site.client.get(second.headers["location"]).text)
     assert "Since your previous scan" in shown
@@ -283,7 +284,7 @@ def test_a_retake_shows_progress_and_the_history(site):
 
 def test_consents_can_be_changed_and_a_result_deleted(site):
     path = _scan_path(site)
-    location = site.submit(path, fields(worst(), keep="1", share_stats="1"), page=path)
+    location = site.submit(path, fields(worst_answers(), keep="1", share_stats="1"), page=path)
     result_path = location.headers["location"].split("?")[0]
     [row] = results(site)
     assert row.share_stats and not row.staff_may_view
@@ -299,7 +300,7 @@ def test_consents_can_be_changed_and_a_result_deleted(site):
 
 def test_another_subscribers_result_is_not_found(site):
     path = _scan_path(site)
-    kept = site.submit(path, fields(worst(), keep="1"), page=path)
+    kept = site.submit(path, fields(worst_answers(), keep="1"), page=path)
     result_path = kept.headers["location"].split("?")[0]
     other = site.browser(ip="192.0.2.77")
     second = site.signup(
@@ -315,8 +316,8 @@ def test_another_subscribers_result_is_not_found(site):
 
 def test_kept_results_are_exported_and_erased_with_the_subscriber(site):
     path = _scan_path(site)
-    site.submit(path, fields(worst(), keep="1"), page=path)
-    anonymous = site.submit("/scan", fields(best(), share_stats="1"))
+    site.submit(path, fields(worst_answers(), keep="1"), page=path)
+    anonymous = site.submit("/scan", fields(best_answers(), share_stats="1"))
     assert anonymous.status_code == 200
     subscriber = _subscriber(site)
     exported = site.service.export(subscriber.id)
@@ -333,7 +334,7 @@ def test_kept_results_are_exported_and_erased_with_the_subscriber(site):
 
 def test_a_result_of_an_earlier_question_set_shows_its_stored_levels(site):
     path = _scan_path(site)
-    kept = site.submit(path, fields(worst(), keep="1"), page=path)
+    kept = site.submit(path, fields(worst_answers(), keep="1"), page=path)
     with site.database.session() as session:
         row = session.scalars(select(MaturityResult)).one()
         row.version = "2020-01"
@@ -345,13 +346,23 @@ def test_a_result_of_an_earlier_question_set_shows_its_stored_levels(site):
 
 
 def test_unknown_answers_are_counted_on_the_page(site):
-    answers = {q.id: UNKNOWN for q in _single()[:3]}
+    answers = {q.id: UNKNOWN for q in SINGLE[:3]}
     shown = text_of(site.submit("/scan", fields(answers)).text)
     assert "You answered “I don't know” 3 times" in shown
-    assert f"{len(_single()) - 3} questions were left unanswered" in shown
+    assert f"{len(SINGLE) - 3} questions were left unanswered" in shown
 
 
 def test_a_kept_result_is_dated_by_the_services_clock(site):
     path = _scan_path(site)
-    kept = site.submit(path, fields(worst(), keep="1"), page=path)
+    kept = site.submit(path, fields(worst_answers(), keep="1"), page=path)
     assert "Scan of 2026-11-27" in site.client.get(kept.headers["location"]).text
+
+
+def test_a_skipped_domain_is_not_answered_rather_than_weak(site, database):
+    add_firm(database, "Supplier Check BV", 21, specialities=["security-audit"], languages=["en"])
+    answers = {q: v for q, v in best_answers().items() if SCAN.question(q).domain != "suppliers"}
+    shown = text_of(site.submit("/scan", fields(answers, region="BE-VAN")).text)
+    assert "Not answered" in shown
+    assert "needs attention" not in shown
+    assert "No domain you answered about is weak" in shown
+    assert "Supplier Check BV" not in shown

@@ -125,6 +125,17 @@ PAGES: dict[str, tuple[str, dict]] = {
     "/confirm/{token}": ("public", {"token": None}),
     "/confirm-email/{token}": ("public", {"token": None}),
     "/preferences/{token}": ("public", {"token": "preferences"}),
+    "/scan": ("public", {}),
+    "/preferences/{token}/scan": ("public", {"token": "preferences"}),
+    "/preferences/{token}/scan/results": ("public", {"token": "preferences"}),
+    "/preferences/{token}/scan/results/{result_id}": (
+        "public",
+        {"token": "preferences", "result_id": None},
+    ),
+    "/preferences/{token}/scan/results/{result_id}/report.pdf": (
+        "public",
+        {"token": "preferences", "result_id": None},
+    ),
     "/my-data/{token}": ("public", {"token": "data"}),
     "/my-data/{token}/export": ("public", {"token": "data"}),
     "/unsubscribe/{token}": ("public", {"token": "unsubscribe"}),
@@ -157,6 +168,8 @@ PAGES: dict[str, tuple[str, dict]] = {
     "/staff/firms/{firm_id}": ("staff", {"firm_id": "firm"}),
     "/staff/firms/{firm_id}/edit": ("staff", {"firm_id": "firm"}),
     "/staff/firms/{firm_id}/link": ("staff", {"firm_id": "firm"}),
+    "/staff/maturity": ("staff", {}),
+    "/staff/maturity/results/{result_id}": ("staff", {"result_id": None}),
 }
 
 

@@ -8,9 +8,12 @@ import re
 
 import pytest
 
+from alerts.maturity.scan import score
+from alerts.maturity.service import Consents
 from alerts.referrals import directory
 from alerts.referrals.validation import parse_firm
-from tests.subscriber_site import Site
+from subscribers.consent import Origin
+from tests.subscriber_site import SIGNUP, Site
 from tests.test_curation import NOW, _advisory, _login, _post, _user
 
 ADMIN_ONLY = ("/staff/users", "/staff/audit", "/staff/corrections", "/staff/firms/new")
@@ -25,6 +28,7 @@ VALUES = {
     "name": "certfr-avis",
     "firm_id": "1",
     "correction_id": "1",
+    "result_id": "1",
 }
 
 
@@ -48,7 +52,18 @@ def site(settings, database):
         directory.add(session, parse_firm(record), None, NOW)
     editor = _login(site, "editor@gov.example")
     _post(editor, "/staff/queue/alert", {"advisory": str(advisory)}, page="/staff/queue")
+    _shared_scan_result(site)
     return site
+
+
+def _shared_scan_result(site: Site) -> None:
+    """A maturity-scan result its subscriber lets staff read: /staff/maturity/results/1."""
+    scans, origin = site.app.state.scans, Origin("web-form")
+    subscriber = site.service.signup(site.service.parse(SIGNUP), origin)
+    site.service.confirm(site.last_link().rsplit("/", 1)[1], origin)  # staff read subscribers'
+    consents = Consents(keep=True, staff_may_view=True)
+    saved = scans.save_for(subscriber, score(scans.scan, {}), {}, consents, origin)
+    assert saved.result_id == 1
 
 
 def _routes(site: Site, method: str) -> list[str]:

@@ -43,8 +43,14 @@ def _catalog(language: str) -> Catalog:
     return _read(TRANSLATIONS / language / "LC_MESSAGES" / "messages.po", language)
 
 
-def _placeholders(text: str) -> tuple[set[str], set[str]]:
+def _placeholders(text: str | tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """The placeholders of a message; of all its forms together for a plural one."""
+    text = _joined(text)
     return set(PERCENT_PLACEHOLDER.findall(text)), set(BRACE_PLACEHOLDER.findall(text))
+
+
+def _joined(text: str | tuple[str, ...]) -> str:
+    return "\n".join(text) if isinstance(text, tuple) else text
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,7 @@ def test_placeholders_are_kept_and_nothing_else_is_formatted(language, template_
     for message in _catalog(language):
         if message.id not in template_ids or not message.string:
             continue
-        msgid, msgstr = message.id, message.string
+        msgid, msgstr = message.id, _joined(message.string)
         if _placeholders(msgid) != _placeholders(msgstr):
             problems.append(f"placeholders differ: {msgid!r} -> {msgstr!r}")
         # Jinja %-formats every translated string, str.format sees every brace in tr().
@@ -108,8 +114,8 @@ def test_template_is_current(tmp_path):
     assert current == committed, (
         "templates/translations/messages.pot is out of date: run `make translations`, then "
         "translate the new entries in the nl, fr and de catalogues.\n"
-        f"new in the sources: {sorted(current - committed)}\n"
-        f"no longer in the sources: {sorted(committed - current)}"
+        f"new in the sources: {sorted(current - committed, key=str)}\n"
+        f"no longer in the sources: {sorted(committed - current, key=str)}"
     )
 
 

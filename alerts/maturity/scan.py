@@ -401,6 +401,13 @@ class DomainResult:
     level: int
     unknown: tuple[str, ...]  # questions answered "I don't know"
     unanswered: tuple[str, ...]
+    answered: int = 0  # scored questions answered ("I don't know" included)
+
+    @property
+    def assessed(self) -> bool:
+        """False when every question of the domain was skipped: its level is a floor, not
+        a finding, so it is never called weak."""
+        return self.answered > 0
 
     @property
     def share(self) -> Fraction:
@@ -458,7 +465,7 @@ def score(scan: Scan, answers: Answers, language: str = "en") -> Result:
         level=scan.level_of(overall),
         percent=round(float(overall * 100), 1),
         steps=tuple(steps),
-        weak_domains=tuple(d.domain for d in ranked if d.level < scan.weak_below),
+        weak_domains=tuple(d.domain for d in ranked if d.level < scan.weak_below and d.assessed),
         unknown=tuple(q for d in domains for q in d.unknown),
         unanswered=tuple(q.id for q in scan.questions if q.id not in checked),
     )
@@ -476,6 +483,7 @@ def _domain_result(scan: Scan, domain: Domain, checked: dict) -> DomainResult:
         level=scan.level_of(share),
         unknown=tuple(q.id for q in scored if checked.get(q.id) == UNKNOWN),
         unanswered=tuple(q.id for q in scored if q.id not in checked),
+        answered=sum(1 for q in scored if q.id in checked),
     )
 
 

@@ -21,10 +21,12 @@ from alerts.referrals.selection import candidate
 from alerts.store import Database
 from subscribers import consent
 from subscribers.consent import Origin
-from subscribers.models import Subscriber
+from subscribers.models import ACTIVE, PAUSED, Subscriber
 
 SHOWN_FIRMS = 3
 STATS_BATCH = 2_000
+# Staff may read shared answers only while the SME is subscribed; leaving ends it.
+STILL_SUBSCRIBED = (ACTIVE, PAUSED)
 
 
 def utcnow() -> datetime:
@@ -236,9 +238,15 @@ class Scans:
             .where(MaturityResult.share_stats.is_(True), MaturityResult.version == version)
             .execution_options(yield_per=STATS_BATCH)
         )
+        order = [d.id for d in self.scan.domains] if version == self.scan.version else []
         with self.database.session() as session:
             for sector, size_band, region, level, levels in session.execute(query):
-                yield sector, size_band, region, stats.Levels(version, level, levels)
+                yield (
+                    sector,
+                    size_band,
+                    region,
+                    stats.Levels(version, level, _ordered(levels, order)),
+                )
 
     def shared_with_staff(self) -> list[tuple[MaturityResult, str]]:
         """Each consenting subscriber's newest result that staff may read, with the
@@ -251,7 +259,7 @@ class Scans:
         query = (
             select(MaturityResult, Subscriber.organisation)
             .join(Subscriber, Subscriber.id == MaturityResult.subscriber_id)
-            .where(MaturityResult.id.in_(newest))
+            .where(MaturityResult.id.in_(newest), Subscriber.status.in_(STILL_SUBSCRIBED))
             .order_by(Subscriber.organisation, MaturityResult.id)
         )
         with self.database.session() as session:
@@ -264,7 +272,11 @@ class Scans:
         query = (
             select(MaturityResult, Subscriber.organisation)
             .join(Subscriber, Subscriber.id == MaturityResult.subscriber_id)
-            .where(MaturityResult.id == result_id, MaturityResult.staff_may_view.is_(True))
+            .where(
+                MaturityResult.id == result_id,
+                MaturityResult.staff_may_view.is_(True),
+                Subscriber.status.in_(STILL_SUBSCRIBED),
+            )
         )
         with self.database.session() as session:
             found = session.execute(query).first()
@@ -272,6 +284,12 @@ class Scans:
                 raise LookupError(f"result {result_id} is not shared with staff")
             session.expunge_all()
         return found[0], found[1]
+
+
+def _ordered(levels: dict[str, int], order: list[str]) -> dict[str, int]:
+    """Domains in scan order (PostgreSQL's JSONB keeps keys sorted, not as written)."""
+    ranked = [key for key in order if key in levels]
+    return {key: levels[key] for key in ranked + sorted(set(levels) - set(ranked))}
 
 
 def _subscriber(session, subscriber_id: int) -> Subscriber:
@@ -292,4 +310,3 @@ def _dimensions_of(row: MaturityResult, dimensions: Dimensions) -> None:
 
 def _plain(value: str | Sequence[str]) -> str | list[str]:
     return value if isinstance(value, str) else list(value)
-

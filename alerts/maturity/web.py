@@ -201,7 +201,7 @@ async def visitor_report(request: Request) -> Response:
         return _stale(request)
     seed = _seed(form.get("seed"))
     firms = _scans(request).firms_for(result, _dimensions(form).region, language, seed)
-    return _pdf(scan, result, firms, _scans(request).clock().date(), None)
+    return _pdf(request, result, firms, _scans(request).clock().date(), None)
 
 
 # --- a subscriber's scans --------------------------------------------------------------------
@@ -297,7 +297,7 @@ async def subscriber_unsaved_report(request: Request, token: str) -> Response:
     except AnswerError:
         return problem(request, language, 422, N_("We could not make the report"), _NO_ANSWER)
     firms = scans.firms_for(result, subscriber.region, language, subscriber.id)
-    return _pdf(scans.scan, result, firms, scans.clock().date(), subscriber.organisation)
+    return _pdf(request, result, firms, scans.clock().date(), subscriber.organisation)
 
 
 @router.get("/preferences/{token}/scan/results/{result_id}", response_class=HTMLResponse)
@@ -344,7 +344,7 @@ def subscriber_saved_report(request: Request, token: str, result_id: RowId) -> R
         text = N_("This result was made with an earlier set of questions. Take the scan again.")
         return problem(request, language, 410, N_("We could not make the report"), text)
     firms = scans.firms_for(result, subscriber.region, language, subscriber.id)
-    return _pdf(scans.scan, result, firms, row.taken_at.date(), subscriber.organisation)
+    return _pdf(request, result, firms, row.taken_at.date(), subscriber.organisation)
 
 
 @router.post("/preferences/{token}/scan/results/{result_id}/{action}", response_class=HTMLResponse)
@@ -443,9 +443,15 @@ def _seed(value: Any) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
 
 
-def _pdf(scan: Scan, result: Result, firms: list[Firm], taken_on: date, organisation) -> Response:
+def _pdf(request, result: Result, firms: list[Firm], taken_on: date, organisation) -> Response:
+    base_url = request.app.state.settings.public_base_url.rstrip("/")
     body = report.pdf(
-        scan, result, [_report_firm(f) for f in firms], taken_on=taken_on, organisation=organisation
+        _scans(request).scan,
+        result,
+        [_report_firm(f) for f in firms],
+        taken_on=taken_on,
+        organisation=organisation,
+        directory_url=f"{base_url}/firms?lang={result.language}",
     )
     name = f"cyber-maturity-scan-{taken_on.isoformat()}.pdf"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}

@@ -11,6 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
+from alerts.maturity.scan import load_scan
+from alerts.maturity.service import Scans
+from alerts.maturity.web import router as scan_pages
 from alerts.queries import (
     AdvisoryFilter,
     advisory_json,
@@ -24,6 +27,7 @@ from alerts.settings import Settings
 from alerts.staff import corrections as staff_corrections
 from alerts.staff import feeds as staff_feeds
 from alerts.staff import firms as staff_firms
+from alerts.staff import maturity as staff_maturity
 from alerts.staff import web as staff_pages
 from alerts.store import Database
 from alerts.web import metrics
@@ -53,6 +57,8 @@ def create_app(
     app.state.settings = settings
     app.state.catalogue = default_catalogue()
     app.state.subscriptions = subscriptions or Subscriptions.from_settings(database, settings)
+    app.state.scans = Scans(database, load_scan(catalogue=app.state.catalogue))
+    app.include_router(scan_pages)  # before /preferences/{token}/{action}
     app.include_router(subscriber_pages)
     app.include_router(webhook_routes)
     app.include_router(public_pages)
@@ -62,6 +68,7 @@ def create_app(
     app.include_router(referral_pages)
     app.include_router(staff_corrections.router)
     app.include_router(staff_firms.router)
+    app.include_router(staff_maturity.router)
     app.state.database = database
     metrics.install(app)
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape is on for .html
