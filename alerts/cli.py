@@ -2,34 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from alerts.delivery.cli import outbox_app, send, worker
 from alerts.feeds import RegistryError, load_registry
-from alerts.ingest.local import ingest_file
-from alerts.ingest.normalize import parse_date
-from alerts.ingest.outcome import PollSummary
-from alerts.ingest.parsers import FORMATS
-from alerts.ingest.poller import Poller
 from alerts.logs import configure_logging
-from alerts.queries import advisory_json
-from alerts.referrals.cli import app as firms_app
-from alerts.relevance.cli import app as relevance_app
 from alerts.settings import Settings, SettingsError, get_settings
-from alerts.staff.cli import app as users_app
-from alerts.status import status
 from alerts.store import Database
-from subscribers.cli import app as subscribers_app
+
+if TYPE_CHECKING:
+    from alerts.ingest.outcome import PollSummary
+
+# Commands kept in other modules, imported only when one of them runs (or for --help): a
+# one-shot `alerts poll` from cron does not pay for the delivery, referral and staff code
+# (about half its start-up). name -> (module, attribute: a Typer app or a function).
+ELSEWHERE = {
+    "relevance": ("alerts.relevance.cli", "app"),
+    "subscribers": ("subscribers.cli", "app"),
+    "outbox": ("alerts.delivery.cli", "outbox_app"),
+    "users": ("alerts.staff.cli", "app"),
+    "firms": ("alerts.referrals.cli", "app"),
+    "send": ("alerts.delivery.cli", "send"),
+    "worker": ("alerts.delivery.cli", "worker"),
+    "status": ("alerts.status", "status"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: this module's commands, then those of ELSEWHERE on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return super().list_commands(ctx) + [n for n in ELSEWHERE if n not in self.commands]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in ELSEWHERE:
+            self.commands[name] = _load_command(name)
+        return super().get_command(ctx, name)
+
+
+def _load_command(name: str) -> click.Command:
+    module, attribute = ELSEWHERE[name]
+    found = getattr(importlib.import_module(module), attribute)
+    if isinstance(found, typer.Typer):
+        command = typer.main.get_group(found)
+    else:
+        single = typer.Typer()
+        single.command(name)(found)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
 
 app = typer.Typer(
-    help="Threat-alert service for SMEs: advisories in, curated alerts out.", no_args_is_help=True
+    help="Threat-alert service for SMEs: advisories in, curated alerts out.",
+    no_args_is_help=True,
+    cls=LazyGroup,
 )
 feeds_app = typer.Typer(help="The feed registry and feed health.", no_args_is_help=True)
 advisories_app = typer.Typer(help="Stored advisories.", no_args_is_help=True)
@@ -39,14 +75,6 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(vulns_app, name="vulnerabilities")
 app.add_typer(epss_app, name="epss")
-app.add_typer(relevance_app, name="relevance")
-app.add_typer(subscribers_app, name="subscribers")
-app.add_typer(outbox_app, name="outbox")
-app.add_typer(users_app, name="users")
-app.add_typer(firms_app, name="firms")
-app.command("send")(send)
-app.command("worker")(worker)
-app.command("status")(status)
 console = Console()
 errors = Console(stderr=True)
 
@@ -195,6 +223,9 @@ def poll(
     source: Annotated[str | None, typer.Option("--source", help="Source name for --file")] = None,
 ) -> None:
     """Poll all due feeds, the named feeds, or one local file; print a per-feed summary."""
+    from alerts.ingest.local import ingest_file
+    from alerts.ingest.parsers import FORMATS
+
     settings = _settings()
     if format and format not in FORMATS:
         errors.print(f"[red]unknown format {format!r}[/red]; known: {', '.join(sorted(FORMATS))}")
@@ -210,6 +241,8 @@ def poll(
 
 
 def _poll_registry(settings: Settings, database: Database, names: list[str] | None):
+    from alerts.ingest.poller import Poller
+
     registry = _registry(settings)
     unknown = [n for n in names or [] if n not in {f.name for f in registry.feeds}]
     if unknown:
@@ -262,7 +295,13 @@ def advisories_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
     """List stored advisories, newest first."""
-    from alerts.queries import AdvisoryFilter, count_advisories, list_advisories, sources_for_cves
+    from alerts.queries import (
+        AdvisoryFilter,
+        advisory_json,
+        count_advisories,
+        list_advisories,
+        sources_for_cves,
+    )
 
     settings = _settings()
     since_date = _since(since)
@@ -288,6 +327,8 @@ def advisories_list(
 
 
 def _since(value: str | None) -> datetime | None:
+    from alerts.ingest.normalize import parse_date
+
     if value is None:
         return None
     moment = parse_date(value)
@@ -318,7 +359,7 @@ def _advisory_table(rows, others: dict[str, list[str]]) -> Table:
 @advisories_app.command("show")
 def advisories_show(key: Annotated[str, typer.Argument(help="Advisory id")]) -> None:
     """One advisory in full, with its revisions."""
-    from alerts.queries import find_advisory
+    from alerts.queries import advisory_json, find_advisory
 
     settings = _settings()
     with _database(settings).session() as session:
@@ -380,6 +421,8 @@ def vulnerabilities_show(cve: Annotated[str, typer.Argument(help="CVE id")]) -> 
 @epss_app.command("load")
 def epss_load(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load an EPSS CSV (plain or .gz) from FIRST."""
+    from alerts.ingest.local import ingest_file
+
     settings = _settings()
     summary = ingest_file(_database(settings), path, format="epss-csv", source="epss")
     _print_summaries([summary])

@@ -308,12 +308,13 @@ def _scans(database: Database, now: datetime) -> int:
 
     from alerts.maturity.models import MaturityResult
     from alerts.maturity.scan import load_scan, score
-    from alerts.maturity.service import Dimensions, Scans
+    from alerts.maturity.service import Dimensions, Scans, month_start
 
     with database.session() as session:
         if session.scalar(select(MaturityResult.id).where(MaturityResult.subscriber_id.is_(None))):
             return 0
-    scans = Scans(database, load_scan(), clock=lambda: now)
+    # dated last month: the staff statistics are a monthly release
+    scans = Scans(database, load_scan(), clock=lambda: month_start(now) - timedelta(days=1))
     draw = random.Random(2017)  # the same sample every run
     places = [values[4:7] for values in SUBSCRIBERS]  # (region, sector, size band)
     for _ in range(DEMO_SCANS):

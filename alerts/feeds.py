@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from alerts.ingest.parsers import FORMATS
 from alerts.models import Feed
-from alerts.yamlfile import line_of
+from alerts.yamlfile import line_of, parse_with_nodes
 
 Category = Literal["cert", "kev", "vendor", "news", "vulnerability-db", "enrichment"]
 _DURATION_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -91,8 +91,7 @@ def load_registry(path: Path) -> Registry:
 
 def parse_registry(text: str, filename: str = "feeds.yaml") -> Registry:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = parse_with_nodes(text)
     except yaml.YAMLError as error:
         raise RegistryError(f"{filename}: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alerts.maturity.models import MaturityResult
 from alerts.relevance.catalogue import Catalogue
 from alerts.settings import Settings
 from alerts.store import Database
@@ -230,6 +231,12 @@ class Subscriptions:
         with self.database.session() as session:
             subscriber = self._get(session, subscriber_id)
             _withdraw(subscriber, channel, now)
+            if channel == "all":  # leaving ends staff access to scan answers for good
+                session.execute(
+                    update(MaturityResult)
+                    .where(MaturityResult.subscriber_id == subscriber_id)
+                    .values(staff_may_view=False)
+                )
             left = {"left": channel}
             consent.record(session, subscriber, "withdrawn", origin, now, channels=left)
 

@@ -31,17 +31,17 @@ MAX_FORM_FIELDS = 300
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _service(request: Request) -> Subscriptions:
+def subscriptions(request: Request) -> Subscriptions:
     return request.app.state.subscriptions
 
 
-def _origin(request: Request, method: str) -> Origin:
+def origin_of(request: Request, method: str) -> Origin:
     host = request.client.host if request.client else None
     return Origin(method, host, request.headers.get("user-agent"))
 
 
 def page(request: Request, template: str, language: str, status: int = 200, **context) -> Response:
-    service = _service(request)
+    service = subscriptions(request)
     body = render(
         f"web/subscribe/{template}",
         language,
@@ -63,12 +63,12 @@ def problem(request: Request, language: str, status: int, title: str, text: str)
     return page(request, "message.html", language, status, title=title, text=text)
 
 
-async def _form(request: Request) -> FormData:
+async def read_form(request: Request) -> FormData:
     """The posted form, bounded; a cross-site or stale form is refused."""
     if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
         raise SubscriptionError(N_("This form is too large."))
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    csrf.verify(request, form.get("csrf_token"), _service(request).signer)
+    csrf.verify(request, form.get("csrf_token"), subscriptions(request).signer)
     return form
 
 
@@ -110,23 +110,23 @@ def signup_page(request: Request) -> Response:
 async def signup(request: Request) -> Response:
     language = reader_language(request)
     try:
-        form = await _form(request)
+        form = await read_form(request)
         if form.get("notice_version") != NOTICE_VERSION:
             raise SubscriptionError("the privacy notice changed since the form was shown")
         data = _fields(form)
         language = data.get("language") if data.get("language") in LANGUAGES else language
-        profile = _service(request).parse(data)
-        _service(request).signup(profile, _origin(request, "web-form"))
+        profile = subscriptions(request).parse(data)
+        subscriptions(request).signup(profile, origin_of(request, "web-form"))
     except ProfileErrors as error:
         context = _form_context(request, data, error.errors)
         return page(request, "signup.html", language, 422, **context)
     except RateLimited as error:
-        return _link_problem(request, language, error)
+        return link_problem(request, language, error)
     except (csrf.CsrfError, SubscriptionError):
         return _stale_form(request, language)
     except SendError as error:
-        return _link_problem(request, language, error)
-    hours = _service(request).settings.signup_confirm_hours
+        return link_problem(request, language, error)
+    hours = subscriptions(request).settings.signup_confirm_hours
     return page(request, "check_inbox.html", language, 200, email=profile.email, hours=hours)
 
 
@@ -148,23 +148,23 @@ async def confirm(request: Request, token: str) -> Response:
     language = reader_language(request)
 
     def action(token: str, origin: Origin) -> int:
-        return _service(request).confirm(token, origin, notice_language=language)
+        return subscriptions(request).confirm(token, origin, notice_language=language)
 
     return await _confirm(request, token, action)
 
 
 @router.post("/confirm-email/{token}", response_class=HTMLResponse)
 async def confirm_email(request: Request, token: str) -> Response:
-    return await _confirm(request, token, _service(request).confirm_email_change)
+    return await _confirm(request, token, subscriptions(request).confirm_email_change)
 
 
 async def _confirm(request: Request, token: str, action) -> Response:
     language = reader_language(request)
     try:
-        await _form(request)
-        subscriber_id = action(token, _origin(request, "email-link"))
+        await read_form(request)
+        subscriber_id = action(token, origin_of(request, "email-link"))
     except Exception as error:  # each known failure has its own page
-        return _link_problem(request, language, error)
+        return link_problem(request, language, error)
     return _to_preferences(request, subscriber_id, "confirmed")
 
 
@@ -188,7 +188,7 @@ _PROBLEMS = (
 )
 
 
-def _link_problem(request: Request, language: str, error: Exception) -> Response:
+def link_problem(request: Request, language: str, error: Exception) -> Response:
     for kind, status, title, text in _PROBLEMS:
         if isinstance(error, kind):
             return problem(request, language, status, title, text or str(error))
@@ -196,11 +196,11 @@ def _link_problem(request: Request, language: str, error: Exception) -> Response
 
 
 def _stale_form(request: Request, language: str) -> Response:
-    return _link_problem(request, language, csrf.CsrfError("stale"))
+    return link_problem(request, language, csrf.CsrfError("stale"))
 
 
 def _to_preferences(request: Request, subscriber_id: int, notice: str) -> Response:
-    token = _service(request).preferences_token(subscriber_id)
+    token = subscriptions(request).preferences_token(subscriber_id)
     return RedirectResponse(f"/preferences/{token}?done={notice}", status_code=303)
 
 
@@ -210,9 +210,9 @@ def _to_preferences(request: Request, subscriber_id: int, notice: str) -> Respon
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str) -> Response:
     try:
-        subscriber = _service(request).state(_service(request).subscriber_for(token))
+        subscriber = subscriptions(request).state(subscriptions(request).subscriber_for(token))
     except TokenError as error:
-        return _link_problem(request, reader_language(request), error)
+        return link_problem(request, reader_language(request), error)
     return _preferences(request, token, subscriber)
 
 
@@ -228,7 +228,7 @@ def _preferences(request, token, subscriber, errors=None, data=None, status=200)
         token=token,
         subscriber=subscriber,
         done=request.query_params.get("done", "")[:20],
-        email_suppressed=_service(request).has_suppressed_email(subscriber.id),
+        email_suppressed=subscriptions(request).has_suppressed_email(subscriber.id),
         **context,
     )
 
@@ -245,17 +245,17 @@ _PROFILE_VIEW = tuple(Profile.model_fields)  # what the form shows, as the form 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def save_preferences(request: Request, token: str) -> Response:
-    service = _service(request)
+    service = subscriptions(request)
     try:
         subscriber_id = service.subscriber_for(token)
-        data = _fields(await _form(request))
+        data = _fields(await read_form(request))
         profile = service.parse(data, require_consent=False)
-        service.update(subscriber_id, profile, _origin(request, "preference-centre"))
+        service.update(subscriber_id, profile, origin_of(request, "preference-centre"))
     except ProfileErrors as error:
         subscriber = service.state(subscriber_id)
         return _preferences(request, token, subscriber, error.errors, data, 422)
     except Exception as error:
-        return _link_problem(request, reader_language(request), error)
+        return link_problem(request, reader_language(request), error)
     return _to_preferences(request, subscriber_id, "saved")
 
 
@@ -264,13 +264,13 @@ async def preference_action(request: Request, token: str, action: str) -> Respon
     handler = _ACTIONS.get(action)
     if handler is None:
         return problem(request, reader_language(request), 404, N_("Page not found"), "")
-    service = _service(request)
+    service = subscriptions(request)
     try:
         subscriber_id = service.subscriber_for(token)
-        form = await _form(request)
-        handler(service, subscriber_id, form, _origin(request, "preference-centre"))
+        form = await read_form(request)
+        handler(service, subscriber_id, form, origin_of(request, "preference-centre"))
     except Exception as error:
-        return _link_problem(request, reader_language(request), error)
+        return link_problem(request, reader_language(request), error)
     return _to_preferences(request, subscriber_id, action)
 
 
@@ -289,22 +289,22 @@ _ACTIONS = {
 
 @router.get("/my-data/{token}", response_class=HTMLResponse)
 def data_page(request: Request, token: str) -> Response:
-    service = _service(request)
+    service = subscriptions(request)
     try:
         subscriber = service.state(service.subscriber_for_data(token))
     except TokenError as error:
-        return _link_problem(request, reader_language(request), error)
+        return link_problem(request, reader_language(request), error)
     language = reader_language(request, subscriber.language)
     return page(request, "data.html", language, token=token)
 
 
 @router.get("/my-data/{token}/export")
 def export_data(request: Request, token: str) -> Response:
-    service = _service(request)
+    service = subscriptions(request)
     try:
         data = service.export(service.subscriber_for_data(token))
     except TokenError as error:
-        return _link_problem(request, reader_language(request), error)
+        return link_problem(request, reader_language(request), error)
     headers = {
         "Content-Disposition": 'attachment; filename="my-sme-alerts-data.json"',
         "Cache-Control": "no-store",
@@ -314,16 +314,16 @@ def export_data(request: Request, token: str) -> Response:
 
 @router.post("/my-data/{token}/erase", response_class=HTMLResponse)
 async def erase_data(request: Request, token: str) -> Response:
-    service = _service(request)
+    service = subscriptions(request)
     language = reader_language(request)
     try:
         subscriber_id = service.subscriber_for_data(token)
-        form = await _form(request)
+        form = await read_form(request)
         if not form.get("confirm_erase"):
             raise CodeRejected(N_("Tick the box to confirm that everything should be erased."))
-        service.erase(subscriber_id, _origin(request, "data-link"))
+        service.erase(subscriber_id, origin_of(request, "data-link"))
     except Exception as error:
-        return _link_problem(request, language, error)
+        return link_problem(request, language, error)
     text = N_(
         "We no longer hold any personal data about you. You will not receive any more messages."
     )
@@ -344,15 +344,17 @@ async def unsubscribe(request: Request, token: str) -> Response:
     CSRF token; the signed link is the authority. Browsers post the same form."""
     language = reader_language(request)
     try:
-        subscriber_id, channel = _service(request).unsubscribe(token, _origin(request, "one-click"))
+        subscriber_id, channel = subscriptions(request).unsubscribe(
+            token, origin_of(request, "one-click")
+        )
     except Exception as error:
-        return _link_problem(request, language, error)
+        return link_problem(request, language, error)
     return _unsubscribed(request, language, subscriber_id, channel)
 
 
 def _unsubscribed(request: Request, language: str, subscriber_id: int | None, channel: str):
     """Done; with a way back in, unless nothing is left of the subscription."""
-    token = _service(request).preferences_token(subscriber_id) if subscriber_id else None
+    token = subscriptions(request).preferences_token(subscriber_id) if subscriber_id else None
     return page(request, "unsubscribed.html", language, channel=channel, token=token)
 
 
@@ -367,7 +369,7 @@ def sms_optout_page(request: Request, code: str) -> Response:
 async def sms_optout(request: Request, code: str) -> Response:
     language = reader_language(request)
     try:
-        subscriber_id = _service(request).sms_optout(code, _origin(request, "sms-link"))
+        subscriber_id = subscriptions(request).sms_optout(code, origin_of(request, "sms-link"))
     except Exception as error:
-        return _link_problem(request, language, error)
+        return link_problem(request, language, error)
     return _unsubscribed(request, language, subscriber_id, "sms")

@@ -145,3 +145,21 @@ def test_list_by_relevance_tier(env):
     tier = rows[0]["tier"]
     only = invoke("advisories", "list", "--tier", tier, "--json").output.splitlines()
     assert only and all(json.loads(line)["tier"] == tier for line in only)
+
+
+def test_a_poll_does_not_import_the_other_commands():
+    """`alerts poll` from cron pays only for ingestion: the delivery, referral, staff and
+    subscriber commands are imported when one of them runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, alerts.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'alerts.delivery', 'alerts.referrals', 'alerts.staff', 'subscribers.cli', "
+        "'alerts.status'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+    assert runner.invoke(app, ["users", "--help"]).exit_code == 0  # loaded on demand

@@ -5,14 +5,16 @@ kept results — product profile update, retakes and progress, consents, export 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from alerts.maturity.models import MaturityResult
 from alerts.maturity.scan import UNKNOWN, load_scan
+from subscribers.consent import Origin
 from subscribers.models import ConsentEvent, Subscriber
-from tests.subscriber_site import CSRF, Site
+from tests.subscriber_site import CSRF, SIGNUP, Site
 from tests.test_firm_pages import add_firm
 from tests.test_maturity import SINGLE, best_answers, worst_answers
 
@@ -134,6 +136,21 @@ def test_the_anonymous_statistic_holds_levels_and_dimensions_only(site):
     assert (row.region, row.sector, row.size_band) == ("BE-WLG", "retail", None)
     assert row.share_stats and not row.staff_may_view
     assert row.level == 0 and set(row.levels) == {d.id for d in SCAN.domains}
+    assert row.taken_at == datetime(2026, 11, 1, tzinfo=UTC)  # the month, nothing finer
+
+
+def test_one_visitor_is_counted_once_a_day(site):
+    first = site.submit("/scan", fields(worst_answers(), share_stats="1", sector="retail"))
+    again = site.submit("/scan", fields(worst_answers(), share_stats="1", sector="retail"))
+    assert "counted, without your name" in first.text
+    assert "counted in the statistics today already" in again.text
+    assert len(results(site)) == 1
+    other = site.browser(ip="192.0.2.99")
+    site.submit("/scan", fields(best_answers(), share_stats="1"), client=other)
+    assert len(results(site)) == 2  # another connection
+    site.clock.advance(days=1)
+    site.submit("/scan", fields(worst_answers(), share_stats="1"))
+    assert len(results(site)) == 3
 
 
 def test_a_visitor_downloads_the_report_made_from_the_page(site):
@@ -252,6 +269,38 @@ def test_keeping_a_result_and_updating_the_product_profile(site):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+def test_sharing_needs_a_kept_result(site):
+    path = _scan_path(site)
+    answer = site.submit(path, fields(worst_answers(), share_stats="1", staff_may_view="1"))
+    assert answer.status_code == 200 and "This result is not kept" in answer.text
+    assert "counted, without your name" not in answer.text
+    assert results(site) == []
+
+
+def test_a_refused_form_keeps_the_consents_ticked(site):
+    path = _scan_path(site)
+    data = fields(best_answers() | {"mfa-email": "maybe"}, keep="1", share_stats="1")
+    answer = site.submit(path, data, page=path)
+    assert answer.status_code == 422
+    assert 'name="keep" value="1" checked' in answer.text
+    assert 'name="share_stats" value="1" checked' in answer.text
+    assert 'name="staff_may_view" value="1" checked' not in answer.text
+
+
+def test_leaving_withdraws_staff_access_for_good(site):
+    path = _scan_path(site)
+    site.submit(path, fields(worst_answers(), keep="1", staff_may_view="1"), page=path)
+    subscriber = _subscriber(site)
+    site.service.leave(subscriber.id, "all", Origin("preference-centre"))
+    site.service.update(
+        subscriber.id,
+        site.service.parse(SIGNUP, require_consent=False),
+        Origin("preference-centre"),
+    )  # back again
+    [row] = results(site)
+    assert not row.staff_may_view
+
+
 def test_the_profile_is_left_alone_without_consent(site):
     path = _scan_path(site)
     before = _subscriber(site).families
@@ -323,8 +372,6 @@ def test_kept_results_are_exported_and_erased_with_the_subscriber(site):
     exported = site.service.export(subscriber.id)
     [kept] = exported["maturity_results"]
     assert kept["answers"]["backup-offline"] == "no-backup" and kept["level"] == 0
-    from subscribers.consent import Origin
-
     site.service.erase(subscriber.id, Origin("test"))
     with site.database.session() as session:
         left = session.scalars(select(MaturityResult.subscriber_id)).all()

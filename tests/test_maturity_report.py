@@ -328,3 +328,14 @@ def test_the_same_inputs_give_the_same_bytes():
     later, _ = render("nl", organisation="Bakkerij Peeters", taken_on=date(2026, 12, 1))
     assert first == again
     assert first != later
+
+
+def test_a_skipped_domain_is_not_answered_and_not_called_weak():
+    answers = {q: a for q, a in best_answers().items() if SCAN.question(q).domain != "suppliers"}
+    data, result = render("en", answers)
+    text = squeezed(text_of(data))
+    title = SCAN.domain("suppliers").title.en
+    assert squeezed(f"{title} Not answered") in text
+    assert squeezed("Every area you answered about is at least at the level") in text
+    assert squeezed("Every area is at least") not in text
+    assert result.weak_domains == ()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from markupsafe import escape
@@ -50,9 +52,22 @@ def site(settings, database):
     return Site(settings, database)
 
 
+@contextmanager
+def last_month(site: Site):
+    """Results taken last month: the statistics are a monthly release, so this month's
+    page holds them (those taken this month wait for the next release)."""
+    today = site.clock.now
+    site.clock.now = today - timedelta(days=40)
+    try:
+        yield
+    finally:
+        site.clock.now = today
+
+
 def counted(site: Site, result, count: int, **dimensions) -> None:
-    for _ in range(count):
-        site.app.state.scans.save_anonymous(result, Dimensions(**dimensions))
+    with last_month(site):
+        for _ in range(count):
+            site.app.state.scans.save_anonymous(result, Dimensions(**dimensions))
 
 
 def subscriber(site: Site, n: int, status: str = "active", **changes) -> int:
@@ -68,9 +83,10 @@ def shared(site: Site, subscriber_id: int, given: dict, staff: bool = True, resu
     result = result or score(SCAN, given)
     consents = Consents(keep=True, share_stats=True, staff_may_view=staff)
     checked = check_answers(SCAN, given)
-    saved = site.app.state.scans.save_for(
-        subscriber_id, result, checked, consents, Origin("web-form")
-    )
+    with last_month(site):
+        saved = site.app.state.scans.save_for(
+            subscriber_id, result, checked, consents, Origin("web-form")
+        )
     return saved.result_id
 
 
@@ -308,7 +324,7 @@ def test_only_consenting_subscribers_are_listed_and_readable(site):
     assert "Bakkerij Agreed" in listing and f"/staff/maturity/results/{agreed}" in listing
     assert "Private BV" not in listing and f"/staff/maturity/results/{private}" not in listing
     assert f"2 – {SCAN.level_name(2, 'en')}" in listing  # the overall level
-    assert "2026-11-" in listing  # the date taken
+    assert "2026-10-18" in listing  # the date taken (last month, see `shared`)
 
     page = site.client.get(f"/staff/maturity/results/{agreed}")
     assert page.status_code == 200
@@ -375,3 +391,42 @@ def test_a_result_of_an_older_question_set_shows_its_stored_levels_only(site):
     assert SCAN.domain("backups").title.en in html and "65.8 %" in html
     assert SCAN.level_name(2, "en") not in html  # the old set's level names are unknown
     assert len(audits(site, result_id)) == 1
+
+
+# --- one release a month, one result per SME --------------------------------------------
+
+
+def test_this_months_results_wait_for_the_next_release(site):
+    counted(site, BEST, 10, sector="retail")
+    for _ in range(5):  # taken today: not in this month's figures
+        site.app.state.scans.save_anonymous(WORST, Dimensions(sector="retail"))
+    login(site, "editor")
+    html = site.client.get("/staff/maturity").text
+    assert "Results counted: 10" in html
+    assert "1 November 2026" in html  # results taken before the release date
+    site.clock.advance(days=10)  # December: the next release
+    assert "Results counted: 15" in site.client.get("/staff/maturity").text
+
+
+def test_a_subscriber_who_retakes_the_scan_counts_once(site):
+    """Ten shared retakes of one SME must not fill a group of ten on their own."""
+    person = subscriber(site, 7, sector="finance")
+    for _ in range(10):
+        shared(site, person, answers(WEAK))
+    counted(site, BEST, 10, sector="retail")
+    statistics = site.app.state.scans.statistics(SCAN.version)
+    assert statistics.total.count == 11
+    assert "finance" not in {group.group for group in statistics.groups}
+    login(site, "editor")
+    assert "Results counted: 11" in site.client.get("/staff/maturity").text
+
+
+def test_a_domain_answered_by_too_few_has_no_mean(site):
+    skipped = {q: a for q, a in answers().items() if SCAN.question(q).domain != "suppliers"}
+    counted(site, score(SCAN, skipped), 12, sector="retail")
+    counted(site, WORST, 3, sector="retail")  # only 3 answered suppliers (level 0)
+    statistics = site.app.state.scans.statistics(SCAN.version)
+    assert dict(statistics.total.domains)["suppliers"] is None
+    assert dict(statistics.total.domains)["backups"] is not None
+    login(site, "editor")
+    assert 'data-domain="suppliers">—' in site.client.get("/staff/maturity").text

@@ -62,6 +62,9 @@ LABELS = {
         "weak": "Onderdelen die aandacht vragen",
         "weak_intro": "Deze onderdelen halen het niveau „{level}” nog niet:",
         "weak_none": "Alle onderdelen halen minstens het niveau „{level}”.",
+        "weak_none_answered": "Alle onderdelen die u beantwoordde, halen minstens het niveau "
+        "„{level}”.",
+        "not_answered": "Niet beantwoord",
         "firms": "Wie kan u helpen?",
         "firms_intro": "Gescreende bedrijven uit onze lijst die u hierbij kunnen helpen:",
         "no_firms": "Er is nog geen gescreend bedrijf dat hierbij past. Alle gescreende "
@@ -101,6 +104,9 @@ LABELS = {
         "weak": "Domaines à renforcer",
         "weak_intro": "Ces domaines n'atteignent pas encore le niveau « {level} » :",
         "weak_none": "Tous les domaines atteignent au moins le niveau « {level} ».",
+        "weak_none_answered": "Tous les domaines auxquels vous avez répondu atteignent au "
+        "moins le niveau « {level} ».",
+        "not_answered": "Sans réponse",
         "firms": "Qui peut vous aider ?",
         "firms_intro": "Des prestataires vérifiés de notre répertoire qui peuvent vous aider :",
         "no_firms": "Aucun prestataire vérifié ne correspond encore à ces besoins. Vous "
@@ -140,6 +146,8 @@ LABELS = {
         "weak": "Areas that need attention",
         "weak_intro": "These areas are not yet at the level “{level}”:",
         "weak_none": "Every area is at least at the level “{level}”.",
+        "weak_none_answered": "Every area you answered about is at least at the level “{level}”.",
+        "not_answered": "Not answered",
         "firms": "Who can help?",
         "firms_intro": "Vetted firms from our directory that can help you with this:",
         "no_firms": "No vetted firm matches these needs yet. You can look through every "
@@ -179,6 +187,9 @@ LABELS = {
         "weak": "Bereiche mit Handlungsbedarf",
         "weak_intro": "Diese Bereiche erreichen die Stufe „{level}“ noch nicht:",
         "weak_none": "Alle Bereiche erreichen mindestens die Stufe „{level}“.",
+        "weak_none_answered": "Alle Bereiche, zu denen Sie geantwortet haben, erreichen "
+        "mindestens die Stufe „{level}“.",
+        "not_answered": "Nicht beantwortet",
         "firms": "Wer kann Ihnen helfen?",
         "firms_intro": "Geprüfte Anbieter aus unserem Verzeichnis, die Ihnen dabei helfen können:",
         "no_firms": "Noch passt kein geprüfter Anbieter zu diesem Bedarf. Alle geprüften "
@@ -379,8 +390,12 @@ def _domains(doc: _Document, scan: Scan, result: Result) -> None:
     doc.section(labels["domains"])
     _row(doc, (labels["domain"], labels["level"], labels["score"]), None, header=True)
     for domain in result.domains:
+        title = scan.domain(domain.domain).title.get(result.language)
+        if not domain.assessed:  # every question skipped: no level to show
+            _row(doc, (title, labels["not_answered"], "—"), None)
+            continue
         cells = (
-            scan.domain(domain.domain).title.get(result.language),
+            title,
             scan.level_name(domain.level, result.language),
             _percent(domain.percent, result.language, labels),
         )
@@ -431,7 +446,8 @@ def _weak(doc: _Document, scan: Scan, result: Result) -> None:
     doc.section(labels["weak"])
     level = scan.level_name(scan.weak_below, language)
     if not result.weak_domains:
-        doc.paragraph(labels["weak_none"].format(level=level))
+        partly = any(not domain.assessed for domain in result.domains)
+        doc.paragraph(labels["weak_none_answered" if partly else "weak_none"].format(level=level))
         return
     doc.paragraph(labels["weak_intro"].format(level=level))
     for domain in result.weak_domains:

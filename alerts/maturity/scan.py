@@ -21,13 +21,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from alerts.referrals.matching import Need
 from alerts.referrals.models import SPECIALITIES
 from alerts.relevance.catalogue import Catalogue
-from alerts.yamlfile import DataFileError, line_of
+from alerts.yamlfile import DataFileError, line_of, parse_model_with_nodes
 
 QUESTIONS_FILE = Path(__file__).with_name("questions.yaml")
 LANGUAGES = ("nl", "fr", "en", "de")
@@ -170,32 +169,12 @@ def parse_scan(
 ) -> Scan:
     """Read and validate; DataFileError names the line and the question at fault.
     Family ids are checked against the catalogue when one is given."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise DataFileError(f"{filename}: {error}") from None
-    if not isinstance(data, dict):
-        raise DataFileError(f"{filename}: line 1: expected a mapping")
-    try:
-        raw = ScanFile.model_validate(data)
-    except ValidationError as error:
-        raise DataFileError(_describe(error, root, data, filename)) from None
+    raw, root = parse_model_with_nodes(text, ScanFile, filename, named=_named)
     problems = _cross_check(raw, catalogue)
     if problems:
         lines = [f"{filename}: line {line_of(root, where)}: {msg}" for where, msg in problems]
         raise DataFileError("\n".join(lines))
     return _resolve(raw)
-
-
-def _describe(error: ValidationError, root: yaml.Node, data: dict, filename: str) -> str:
-    lines = []
-    for problem in error.errors():
-        location = problem["loc"]
-        where = ".".join(str(part) for part in location) or "file"
-        line = line_of(root, location)
-        lines.append(f"{filename}: line {line}: {_named(data, location)}{where}: {problem['msg']}")
-    return "\n".join(lines)
 
 
 def _named(data: dict, location: tuple) -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from alerts.maturity import stats
 from alerts.maturity.models import MaturityResult
@@ -19,12 +19,14 @@ from alerts.referrals import directory, matching
 from alerts.referrals.models import Firm
 from alerts.referrals.selection import candidate
 from alerts.store import Database
-from subscribers import consent
+from subscribers import consent, ratelimit
 from subscribers.consent import Origin
 from subscribers.models import ACTIVE, PAUSED, Subscriber
 
 SHOWN_FIRMS = 3
 STATS_BATCH = 2_000
+VISITOR_STATS_PER_DAY = 1
+DAY = timedelta(days=1)
 # Staff may read shared answers only while the SME is subscribed; leaving ends it.
 STILL_SUBSCRIBED = (ACTIVE, PAUSED)
 
@@ -62,11 +64,20 @@ class Scans:
 
     # --- saving -------------------------------------------------------------------------
 
-    def save_anonymous(self, result: Result, dimensions: Dimensions) -> int:
-        """A visitor agreed to be counted: levels and the three dimensions, no answers and
-        nothing that identifies anyone."""
+    def save_anonymous(
+        self, result: Result, dimensions: Dimensions, client_key: str | None = None
+    ) -> int | None:
+        """A visitor agreed to be counted: levels and the three dimensions, dated by month
+        only, no answers and nothing that identifies anyone. One statistic per client key
+        (a keyed hash of the address) per day, so that one visitor cannot fill a group
+        alone; None when that limit is reached."""
+        now = self.clock()
         with self.database.session() as session:
-            row = self._row(result, None, dimensions, self.clock())
+            if client_key and not ratelimit.allow(
+                session, f"scan-stat:{client_key}", VISITOR_STATS_PER_DAY, DAY, now
+            ):
+                return None
+            row = self._row(result, None, dimensions, month_start(now))
             row.share_stats = True
             session.add(row)
             session.flush()
@@ -84,21 +95,18 @@ class Scans:
         when they asked for it (recorded in the consent ledger)."""
         now = self.clock()
         with self.database.session() as session:
-            subscriber = _subscriber(session, subscriber_id)
+            subscriber = _subscriber(session, subscriber_id, lock=True)
             change = None
             if consents.update_profile:
                 change = profile_change(self.scan, checked, subscriber.families or ())
                 self._apply(session, subscriber, change, origin, now)
-            if not (consents.keep or consents.share_stats):
-                return Saved(None, change)
-            row = self._row(result, subscriber if consents.keep else None, None, now)
-            if consents.keep:
-                row.answers = {key: _plain(value) for key, value in checked.items()}
-                row.staff_may_view = consents.staff_may_view
-                row.families_applied = change is not None
+            if not consents.keep:  # sharing and staff access need a kept result: it is
+                return Saved(None, change)  # where they are seen and withdrawn
+            row = self._row(result, subscriber, None, now)
+            row.answers = {key: _plain(value) for key, value in checked.items()}
+            row.staff_may_view = consents.staff_may_view
             row.share_stats = consents.share_stats
-            if not consents.keep:  # shared only: an anonymous row, as for visitors
-                _dimensions_of(row, _subscriber_dimensions(subscriber))
+            row.families_applied = change is not None
             session.add(row)
             session.flush()
             return Saved(row.id, change)
@@ -109,8 +117,9 @@ class Scans:
             language=result.language,
             level=result.level,
             percent=result.percent,
-            levels=result.levels,
-            percents={d.domain: d.percent for d in result.domains},
+            # a domain whose questions were all skipped has no level to count or compare
+            levels={d.domain: d.level for d in result.domains if d.assessed},
+            percents={d.domain: d.percent for d in result.domains if d.assessed},
             share_stats=False,
             staff_may_view=False,
             families_applied=False,
@@ -210,13 +219,19 @@ class Scans:
 
     # --- statistics ---------------------------------------------------------------------
 
+    def released_until(self) -> datetime:
+        """The statistics are a monthly release: results taken before the first day of
+        this month. Recomputed on every page, they would let two views a minute apart be
+        subtracted to read the one result that arrived in between."""
+        return month_start(self.clock())
+
     def versions(self) -> list[tuple[str, int]]:
-        """Question-set versions with results counted in the statistics, newest first."""
+        """Question-set versions with released results, newest first, and their counts."""
+        counted = self._released().subquery()
         query = (
-            select(MaturityResult.version, func.count())
-            .where(MaturityResult.share_stats.is_(True))
-            .group_by(MaturityResult.version)
-            .order_by(MaturityResult.version.desc())
+            select(counted.c.version, func.count())
+            .group_by(counted.c.version)
+            .order_by(counted.c.version.desc())
         )
         with self.database.session() as session:
             return [(version, count) for version, count in session.execute(query)]
@@ -226,27 +241,35 @@ class Scans:
         differently and are never pooled)."""
         return stats.aggregate(self._stat_rows(version), min_group)
 
-    def _stat_rows(self, version: str) -> Iterator[stats.Row]:
-        query = (
-            select(
-                MaturityResult.sector,
-                MaturityResult.size_band,
-                MaturityResult.region,
-                MaturityResult.level,
-                MaturityResult.levels,
-            )
-            .where(MaturityResult.share_stats.is_(True), MaturityResult.version == version)
-            .execution_options(yield_per=STATS_BATCH)
+    def _released(self, version: str | None = None):
+        """Shared results of the release: taken before this month, and of a subscriber
+        only the newest shared one (retakes must not count one SME several times)."""
+        until = self.released_until()
+        shared = [MaturityResult.share_stats.is_(True), MaturityResult.taken_at < until]
+        if version is not None:
+            shared.append(MaturityResult.version == version)
+        newest = (
+            select(func.max(MaturityResult.id))
+            .where(MaturityResult.subscriber_id.is_not(None), *shared)
+            .group_by(MaturityResult.subscriber_id)
         )
-        order = [d.id for d in self.scan.domains] if version == self.scan.version else []
+        one_each = or_(MaturityResult.subscriber_id.is_(None), MaturityResult.id.in_(newest))
+        return select(
+            MaturityResult.version,
+            MaturityResult.sector,
+            MaturityResult.size_band,
+            MaturityResult.region,
+            MaturityResult.level,
+            MaturityResult.levels,
+        ).where(*shared, one_each)
+
+    def _stat_rows(self, version: str) -> Iterator[stats.Row]:
+        """Domains come back in any order (PostgreSQL's JSONB sorts keys): the pages put
+        them in the question set's order."""
+        query = self._released(version).execution_options(yield_per=STATS_BATCH)
         with self.database.session() as session:
-            for sector, size_band, region, level, levels in session.execute(query):
-                yield (
-                    sector,
-                    size_band,
-                    region,
-                    stats.Levels(version, level, _ordered(levels, order)),
-                )
+            for _version, sector, size_band, region, level, levels in session.execute(query):
+                yield sector, size_band, region, stats.Levels(version, level, levels)
 
     def shared_with_staff(self) -> list[tuple[MaturityResult, str]]:
         """Each consenting subscriber's newest result that staff may read, with the
@@ -286,14 +309,14 @@ class Scans:
         return found[0], found[1]
 
 
-def _ordered(levels: dict[str, int], order: list[str]) -> dict[str, int]:
-    """Domains in scan order (PostgreSQL's JSONB keeps keys sorted, not as written)."""
-    ranked = [key for key in order if key in levels]
-    return {key: levels[key] for key in ranked + sorted(set(levels) - set(ranked))}
+def month_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _subscriber(session, subscriber_id: int) -> Subscriber:
-    subscriber = session.get(Subscriber, subscriber_id)
+def _subscriber(session, subscriber_id: int, lock: bool = False) -> Subscriber:
+    """The subscriber row (locked until commit when it is about to change: a preference
+    save at the same time must not be lost)."""
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=lock)
     if subscriber is None:
         raise LookupError(f"no subscriber {subscriber_id}")
     return subscriber

@@ -11,9 +11,11 @@ Suppression rule (k = the minimum group size, 10 unless told otherwise):
    remainder must be 0 or at least k: while it is between 1 and k - 1, the smallest
    visible group (then the first by name) is suppressed too. So subtraction never reveals
    fewer than k results.
-Means are rounded to one decimal. The rule protects one release; publish releases at fixed
-intervals rather than on demand, so that two releases cannot be subtracted one result at a
-time."""
+Means are rounded to one decimal; a domain's mean is given only where at least k results
+answered it. The rule protects one release: `service.Scans` publishes one a month (and one
+result per SME), so that two views cannot be subtracted one result at a time. Consecutive
+monthly releases can still differ by a single result in a group; that residual risk is
+accepted for a staff-only page (every staff member is accountable in the audit trail)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ class GroupStats:
     group: str
     count: int
     level: float  # mean overall level
-    domains: tuple[tuple[str, float], ...]  # (domain, mean level), in scan order
+    # (domain, mean level; None when fewer than the minimum group size answered it)
+    domains: tuple[tuple[str, float | None], ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ def aggregate(rows: Iterable[Row], min_group: int = MIN_GROUP) -> Statistics:
         for row in rows:
             members[row[position] or UNKNOWN_GROUP].append(row[3])
         for name in sorted(_visible({g: len(r) for g, r in members.items()}, min_group)):
-            groups.append(_summary(dimension, name, members[name]))
-    return Statistics(min_group, _summary("all", "all", [row[3] for row in rows]), tuple(groups))
+            groups.append(_summary(dimension, name, members[name], min_group))
+    total = _summary("all", "all", [row[3] for row in rows], min_group)
+    return Statistics(min_group, total, tuple(groups))
 
 
 def _visible(counts: dict[str, int], k: int) -> set[str]:
@@ -86,11 +90,15 @@ def _visible(counts: dict[str, int], k: int) -> set[str]:
     return shown
 
 
-def _summary(dimension: str, group: str, results: list[Result | Levels]) -> GroupStats:
-    count = len(results)
-    domain_ids = list(results[0].levels)
-    means = tuple((domain, _mean(r.levels[domain] for r in results)) for domain in domain_ids)
-    return GroupStats(dimension, group, count, _mean(r.level for r in results), means)
+def _summary(dimension: str, group: str, results: list[Result | Levels], k: int) -> GroupStats:
+    """A domain skipped entirely has no level in a result: its mean is over the results
+    that answered it, and only when at least k did (no per-domain counts are published)."""
+    domain_ids = list(dict.fromkeys(domain for r in results for domain in r.levels))
+    means = []
+    for domain in domain_ids:
+        values = [r.levels[domain] for r in results if domain in r.levels]
+        means.append((domain, _mean(values) if len(values) >= k else None))
+    return GroupStats(dimension, group, len(results), _mean(r.level for r in results), tuple(means))
 
 
 def _mean(values: Iterable[int]) -> float:

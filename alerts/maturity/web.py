@@ -28,9 +28,10 @@ from alerts.web import csrf
 from alerts.web.firms import FirmQuery, listing
 from alerts.web.params import RowId
 from subscribers import options
+from subscribers.service import SubscriptionError
 from subscribers.tokens import TokenError
-from subscribers.web import _form, _origin, _service, page, problem
-from subscribers.web import _link_problem as subscriber_problem
+from subscribers.web import link_problem as subscriber_problem
+from subscribers.web import origin_of, page, problem, read_form, subscriptions
 
 router = APIRouter()
 YES = ("1", "on", "yes", "true")
@@ -97,6 +98,7 @@ def _fits(scan: Scan, question_id: str, given: Any) -> bool:
 
 def _form_page(request, language, *, answers, status=200, errors=(), **context) -> Response:
     scan = _scans(request).scan
+    context.setdefault("consents", Consents())
     return page(
         request,
         "scan_form.html",
@@ -153,9 +155,9 @@ async def take_scan(request: Request) -> Response:
     language = reader_language(request)
     scan = _scans(request).scan
     try:
-        form = await _form(request)
-    except Exception:
-        return _stale(request)
+        form = await read_form(request)
+    except (csrf.CsrfError, SubscriptionError) as error:
+        return link_problem(request, error)
     answers, dimensions = answers_from(scan, form), _dimensions(form)
     try:
         result = _scored(scan, answers, language)
@@ -167,10 +169,14 @@ async def take_scan(request: Request) -> Response:
             status=422,
             errors=error.problems,
             dimensions=dimensions,
+            consents=_consents(form),
         )
     shared = form.get("share_stats") in YES
     if shared:
-        _scans(request).save_anonymous(result, dimensions)
+        client = subscriptions(request).signer.key(
+            "scan-ip", request.client.host if request.client else ""
+        )
+        shared = _scans(request).save_anonymous(result, dimensions, client) is not None
     seed = _scans(request).seed()
     firms = _scans(request).firms_for(result, dimensions.region, language, seed)
     return _result_page(
@@ -183,6 +189,7 @@ async def take_scan(request: Request) -> Response:
         dimensions=dimensions,
         seed=seed,
         shared=shared,
+        not_counted=form.get("share_stats") in YES and not shared,
         report_action=f"/scan/report.pdf?lang={language}",
     )
 
@@ -193,12 +200,12 @@ async def visitor_report(request: Request) -> Response:
     language = reader_language(request)
     scan = _scans(request).scan
     try:
-        form = await _form(request)
+        form = await read_form(request)
         result = _scored(scan, answers_from(scan, form), language)
     except AnswerError:
         return problem(request, language, 422, N_("We could not make the report"), _NO_ANSWER)
-    except Exception:
-        return _stale(request)
+    except (csrf.CsrfError, SubscriptionError) as error:
+        return link_problem(request, error)
     seed = _seed(form.get("seed"))
     firms = _scans(request).firms_for(result, _dimensions(form).region, language, seed)
     return _pdf(request, result, firms, _scans(request).clock().date(), None)
@@ -208,7 +215,7 @@ async def visitor_report(request: Request) -> Response:
 
 
 def _subscriber(request: Request, token: str):
-    service = _service(request)
+    service = subscriptions(request)
     return service.state(service.subscriber_for(token))
 
 
@@ -217,7 +224,7 @@ def subscriber_scan_page(request: Request, token: str) -> Response:
     try:
         subscriber = _subscriber(request, token)
     except TokenError as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     answers = _scans(request).latest_answers(subscriber.id) or _from_profile(
         _scans(request).scan, subscriber.families or ()
@@ -238,9 +245,9 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
     scans = _scans(request)
     try:
         subscriber = _subscriber(request, token)
-        form = await _form(request)
+        form = await read_form(request)
     except Exception as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     answers = answers_from(scans.scan, form)
     try:
@@ -255,11 +262,12 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
             token=token,
             subscriber=subscriber,
             dimensions=Dimensions(),
+            consents=_consents(form),
         )
     consents = _consents(form)
     checked = check_answers(scans.scan, answers)
     saved = scans.save_for(
-        subscriber.id, result, checked, consents, _origin(request, "maturity-scan")
+        subscriber.id, result, checked, consents, origin_of(request, "maturity-scan")
     )
     if saved.result_id is not None and consents.keep:
         done = "profile" if saved.profile and saved.profile.changes else "saved"
@@ -277,7 +285,7 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
         seed=subscriber.id,
         token=token,
         profile=saved.profile,
-        shared=consents.share_stats,
+        shared=False,  # counted only with a kept result
         unsaved=True,
         report_action=f"/preferences/{token}/scan/report.pdf?lang={language}",
     )
@@ -288,9 +296,9 @@ async def subscriber_unsaved_report(request: Request, token: str) -> Response:
     scans = _scans(request)
     try:
         subscriber = _subscriber(request, token)
-        form = await _form(request)
+        form = await read_form(request)
     except Exception as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     try:
         result = _scored(scans.scan, answers_from(scans.scan, form), language)
@@ -307,7 +315,7 @@ def subscriber_result(request: Request, token: str, result_id: RowId) -> Respons
         subscriber = _subscriber(request, token)
         row = scans.result_of(subscriber.id, result_id)
     except (TokenError, LookupError) as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     history = scans.history(subscriber.id)
     result = _rescored(scans.scan, row, language)
@@ -327,7 +335,13 @@ def subscriber_result(request: Request, token: str, result_id: RowId) -> Respons
         token=token,
         subscriber=subscriber,
         done=request.query_params.get("done", "")[:20],
+        profile_names=_family_names(request, subscriber.families or ()),
     )
+
+
+def _family_names(request: Request, families) -> list[str]:
+    catalogue = request.app.state.catalogue
+    return [getattr(catalogue.get(family), "name", family) for family in families]
 
 
 @router.get("/preferences/{token}/scan/results/{result_id}/report.pdf")
@@ -337,7 +351,7 @@ def subscriber_saved_report(request: Request, token: str, result_id: RowId) -> R
         subscriber = _subscriber(request, token)
         row = scans.result_of(subscriber.id, result_id)
     except (TokenError, LookupError) as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     result = _rescored(scans.scan, row, language)
     if result is None:
@@ -356,14 +370,14 @@ async def subscriber_result_action(
         return problem(request, reader_language(request), 404, N_("Page not found"), "")
     try:
         subscriber = _subscriber(request, token)
-        form = await _form(request)
+        form = await read_form(request)
         if action == "forget":
             scans.forget(subscriber.id, result_id)
             return RedirectResponse(f"/preferences/{token}/scan/results?done=forgotten", 303)
         share, staff = form.get("share_stats") in YES, form.get("staff_may_view") in YES
         scans.set_consents(subscriber.id, result_id, share, staff)
     except Exception as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     return RedirectResponse(
         f"/preferences/{token}/scan/results/{result_id}?done=consents", status_code=303
     )
@@ -375,7 +389,7 @@ def subscriber_history(request: Request, token: str) -> Response:
     try:
         subscriber = _subscriber(request, token)
     except TokenError as error:
-        return _link_problem(request, error)
+        return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     history = scans.history(subscriber.id)
     return page(
@@ -394,10 +408,11 @@ def subscriber_history(request: Request, token: str) -> Response:
 
 
 def _consents(form: FormData) -> Consents:
+    """As ticked; the service stores sharing and staff access only with a kept result."""
     return Consents(
         keep=form.get("keep") in YES,
         share_stats=form.get("share_stats") in YES,
-        staff_may_view=form.get("keep") in YES and form.get("staff_may_view") in YES,
+        staff_may_view=form.get("staff_may_view") in YES,
         update_profile=form.get("update_profile") in YES,
     )
 
@@ -469,12 +484,8 @@ def _report_firm(firm: Firm) -> ReportFirm:
     )
 
 
-def _link_problem(request: Request, error: Exception) -> Response:
+def link_problem(request: Request, error: Exception) -> Response:
     language = reader_language(request)
     if isinstance(error, LookupError):
         return problem(request, language, 404, N_("Page not found"), "")
     return subscriber_problem(request, language, error)
-
-
-def _stale(request: Request) -> Response:
-    return _link_problem(request, csrf.CsrfError("stale"))

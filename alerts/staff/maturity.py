@@ -16,6 +16,7 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from alerts.compose.views import local_date
 from alerts.maturity import stats
 from alerts.maturity.models import MaturityResult
 from alerts.maturity.scan import Scan
@@ -37,7 +38,7 @@ T = TypeVar("T")
 class DomainMean:
     domain: str
     title: str
-    mean: float
+    mean: float | None  # None: too few results answered the domain to show a mean
     weakest: bool
 
 
@@ -106,9 +107,12 @@ def in_scan_order(pairs: Iterable[tuple[str, T]], scan: Scan) -> list[tuple[str,
     return sorted(pairs, key=lambda pair: _position(order, pair[0]))
 
 
-def weakest(means: Sequence[tuple[str, float]], scan: Scan, count: int = WEAKEST) -> set[str]:
+def weakest(
+    means: Sequence[tuple[str, float | None]], scan: Scan, count: int = WEAKEST
+) -> set[str]:
     """The lowest means (none when all are equal); ties go to the heavier domain, then to
-    the first in the scan."""
+    the first in the scan. Domains without a mean are left out."""
+    means = [(domain, mean) for domain, mean in means if mean is not None]
     if len({mean for _, mean in means}) < 2:
         return set()
     weights = {domain.id: domain.weight for domain in scan.domains}
@@ -119,13 +123,19 @@ def weakest(means: Sequence[tuple[str, float]], scan: Scan, count: int = WEAKEST
     return {domain for _, (domain, _mean) in ranked[:count]}
 
 
-def lowest(means: Sequence[tuple[str, float]]) -> set[str]:
+def lowest(means: Sequence[tuple[str, float | None]]) -> set[str]:
     """A group's weakest domains: every one at its lowest mean, none when all are equal."""
+    means = [(domain, mean) for domain, mean in means if mean is not None]
     values = {mean for _, mean in means}
     return {d for d, mean in means if mean == min(values)} if len(values) > 1 else set()
 
 
 def _means(means, scan: Scan, language: str, top: bool = True) -> tuple[DomainMean, ...]:
+    """Every domain of the question set (None where no mean), so that group tables line up
+    with their header."""
+    given = dict(means)
+    means = [(domain.id, given.pop(domain.id, None)) for domain in scan.domains]
+    means += list(given.items())
     low = weakest(means, scan) if top else lowest(means)
     return tuple(
         DomainMean(d, _title(scan, d, language), m, d in low) for d, m in in_scan_order(means, scan)
@@ -256,6 +266,7 @@ def statistics_page(request: Request) -> Response:
         current=version == scans.scan.version,
         top=len(scans.scan.levels) - 1,
         shared=shared,
+        released_until=local_date(scans.released_until().date(), language),
     )
 
 
