@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from alerts.compose.content import paragraphs
 from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.models import Alert, QueueDecision
 from alerts.delivery.models import OutboxMessage
@@ -550,3 +551,18 @@ def test_the_editor_counts_recipients_for_an_unsaved_targeting(site, database, s
         assert session.get(Alert, alert_id).targeting["families"] == [
             "fortinet-fortigate"
         ]  # unsaved
+
+
+def test_paragraphs_of_what_is_going_on_are_kept():
+    form = {
+        "tier": "urgent",
+        "title_en": "Two\nlines",
+        "what_en": "First paragraph,\r\nsecond line.\r\n\r\n\r\n\r\nSecond\x07 paragraph.  ",
+        "affected_en": "Shops\n\nOffices",
+    }
+    edit = editing.parse(form, {}, KNOWN)
+    what = edit.texts["en"]["what"]
+    assert what == "First paragraph,\nsecond line.\n\nSecond  paragraph."
+    assert paragraphs(what) == [["First paragraph,", "second line."], ["Second  paragraph."]]
+    assert edit.texts["en"]["affected"] == "Shops\n\nOffices"
+    assert edit.texts["en"]["title"] == "Two lines"  # one line

@@ -4,6 +4,7 @@ leaves in the audit trail. Pure: no database, no web."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from alerts.curation.drafting import LANGUAGES
 
 TIERS = ("urgent", "newsletter")
 LIMITS = {"title": 200, "what": 2000, "affected": 1000, "urgency": 100}
+MULTILINE = ("what", "affected")  # paragraphs kept; the others are one line
 MAX_ACTIONS, MAX_ACTION = 10, 300
 MAX_LINKS, MAX_LABEL, MAX_URL = 10, 100, 500
 
@@ -68,7 +70,8 @@ def parse(
 def _text(form: Mapping[str, Any], language: str, errors: dict[str, str]) -> dict[str, Any]:
     text: dict[str, Any] = {}
     for name, limit in LIMITS.items():
-        value = _clean(form.get(f"{name}_{language}"))
+        raw = form.get(f"{name}_{language}")
+        value = _clean_block(raw) if name in MULTILINE else _clean(raw)
         if len(value) > limit:
             errors[f"{name}_{language}"] = f"at most {limit} characters"
         text[name] = value
@@ -93,6 +96,13 @@ def _links(value: str, errors: dict[str, str]) -> list[list[str]]:
     if len(links) > MAX_LINKS:
         errors["links"] = f"at most {MAX_LINKS} links"
     return links
+
+
+def _clean_block(value: Any) -> str:
+    """Text of several paragraphs: lines and blank-line paragraph breaks kept (the
+    messages show them), each line cleaned as `_clean` does, runs of blank lines made one."""
+    lines = [_clean(line) for line in str(value or "").replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _clean(value: Any) -> str:
