@@ -9,11 +9,12 @@ drip slowly, and a client that gives up (as it should) is not an error here.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.local_server import LocalServer
 
 Body = bytes | Callable[[], Iterable[bytes]]
 
@@ -32,24 +33,12 @@ class Answer:
     drip_chunk: int = 1024  # bytes per dripped chunk, for a bytes body
 
 
-class HostileServer:
+class HostileServer(LocalServer):
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
         self.requests: list[str] = []
         self.sent: dict[str, int] = {}  # body bytes written per path
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def url(self, path: str) -> str:
-        return self.base + path
+        super().__init__()
 
     def add(self, path: str, answer: Answer) -> str:
         self.answers[path] = answer
@@ -62,14 +51,6 @@ class HostileServer:
         """Forget the requests seen so far (the answers stay)."""
         self.requests.clear()
         self.sent.clear()
-
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self):
         server = self

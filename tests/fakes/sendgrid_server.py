@@ -17,8 +17,10 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalServer
 
 SEND_PATH = "/v3/mail/send"
 MAX_PERSONALIZATIONS = 1000  # SendGrid refuses larger requests with a 400
@@ -51,7 +53,7 @@ class Received:
     reference: str  # the id we answered with
 
 
-class ProviderServer:
+class ProviderServer(LocalServer):
     """Serves POSTs: a scripted Reply if one is queued, else `answer()`'s."""
 
     def __init__(self) -> None:
@@ -62,16 +64,7 @@ class ProviderServer:
         self.hits = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     def fail(self, *replies: Reply) -> None:
         """The next requests get these replies, in order, whatever they contain."""
@@ -80,14 +73,9 @@ class ProviderServer:
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         raise NotImplementedError
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc) -> None:
         self._closing.set()  # release hanging handlers
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
     def _next(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self._lock:
