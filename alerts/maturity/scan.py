@@ -427,6 +427,11 @@ class Result:
     def levels(self) -> dict[str, int]:
         return {d.domain: d.level for d in self.domains}
 
+    @property
+    def assessed_levels(self) -> dict[str, int]:
+        """Levels of the domains answered at least in part (what is stored and counted)."""
+        return {d.domain: d.level for d in self.domains if d.assessed}
+
 
 def score(scan: Scan, answers: Answers, language: str = "en") -> Result:
     language = _language(language)

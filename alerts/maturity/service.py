@@ -118,7 +118,7 @@ class Scans:
             level=result.level,
             percent=result.percent,
             # a domain whose questions were all skipped has no level to count or compare
-            levels={d.domain: d.level for d in result.domains if d.assessed},
+            levels=result.assessed_levels,
             percents={d.domain: d.percent for d in result.domains if d.assessed},
             share_stats=False,
             staff_may_view=False,
