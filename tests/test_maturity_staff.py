@@ -99,10 +99,15 @@ def groups(html: str, dimension: str) -> dict[str, tuple[str, int, float]]:
     """code -> (label, count, mean level) of the rows a dimension's table shows."""
     rows = re.findall(
         r'<tr data-group="([^"]+)">\s*<th scope="row">([^<]*)</th>\s*'
-        r'<td class="num count">(\d+)</td>\s*<td class="num level">([\d.]+)</td>',
+        r'<td class="num count">(\d+)</td>\s*<td class="num level">([\d.,]+)</td>',
         section(html, f"by-{dimension}"),
     )
-    return {code: (label, int(count), float(level)) for code, label, count, level in rows}
+    return {code: (label, int(count), _number(level)) for code, label, count, level in rows}
+
+
+def _number(text: str) -> float:
+    """A mean as the page writes it: 2.5 in English, 2,5 in nl/fr/de."""
+    return float(text.replace(",", "."))
 
 
 def domain_means(html: str) -> dict[str, tuple[float, bool]]:
@@ -430,3 +435,13 @@ def test_a_domain_answered_by_too_few_has_no_mean(site):
     assert dict(statistics.total.domains)["backups"] is not None
     login(site, "editor")
     assert 'data-domain="suppliers">—' in site.client.get("/staff/maturity").text
+
+
+def test_means_are_written_the_readers_way(site):
+    counted(site, MIXED, 10, sector="retail")
+    login(site, "editor")
+    level = stats.aggregate([(None, None, None, MIXED)] * 10).total.level
+    english = section(site.client.get("/staff/maturity").text, "overall")
+    dutch = section(site.client.get("/staff/maturity?lang=nl").text, "overall")
+    assert f">{level:.1f}<" in english
+    assert f">{level:.1f}<".replace(".", ",") in dutch

@@ -371,7 +371,7 @@ def _heading(doc, scan: Scan, result: Result, taken_on: date, organisation: str 
     name = plain(organisation, LIMITS["name"])
     if name:
         doc.paragraph(_pair(labels, "organisation", name), size=11, bold=True)
-    when = format_date(taken_on, format="long", locale=_locale(language))
+    when = format_date(taken_on, format="long", locale=number_locale(language))
     doc.paragraph(_pair(labels, "taken_on", when))
     doc.paragraph(f"{labels['version']} {plain(scan.version, LIMITS['line'])}")
 
@@ -499,9 +499,11 @@ def _pair(labels: dict[str, str], key: str, value: str) -> str:
 
 
 def _percent(value: float, language: str, labels: dict[str, str]) -> str:
-    return labels["percent"].format(value=format_decimal(value, "0.#", locale=_locale(language)))
+    return labels["percent"].format(
+        value=format_decimal(value, "0.#", locale=number_locale(language))
+    )
 
 
-def _locale(language: str) -> str:
+def number_locale(language: str) -> str:
     """Belgian conventions; English as in Britain (a decimal point, day before month)."""
     return "en_GB" if language == "en" else f"{language}_BE"

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.compose.views import local_date
 from alerts.maturity import stats
 from alerts.maturity.models import MaturityResult
+from alerts.maturity.report import number_locale
 from alerts.maturity.scan import Scan
 from alerts.staff import audit
 from alerts.staff.models import StaffUser
@@ -175,6 +177,12 @@ def _title(scan: Scan, domain_id: str, language: str) -> str:
     return domain.title.get(language) if domain else domain_id
 
 
+def _decimal(language: str):
+    """One decimal, written the way the reader's language writes it (2,5 in nl/fr/de)."""
+    locale = number_locale(language)
+    return lambda value: format_decimal(value, "0.0", locale=locale)
+
+
 # --- one shared result, as shown -----------------------------------------------------------
 
 
@@ -267,6 +275,7 @@ def statistics_page(request: Request) -> Response:
         top=len(scans.scan.levels) - 1,
         shared=shared,
         released_until=local_date(scans.released_until().date(), language),
+        decimal=_decimal(language),
     )
 
 
@@ -295,4 +304,5 @@ def result_page(request: Request, result_id: RowId) -> Response:
         scan_version=scans.scan.version,
         domains=domain_lines(row, scans.scan, language),
         sections=answer_lines(row, scans.scan, language),
+        decimal=_decimal(language),
     )
