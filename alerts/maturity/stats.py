@@ -27,6 +27,8 @@ from alerts.maturity.scan import Result
 
 MIN_GROUP = 10
 DIMENSIONS = ("sector", "size_band", "region")
+# Each dimension's list of codes and labels in subscribers/options.yaml.
+OPTION_GROUPS = {"sector": "sectors", "size_band": "size_bands", "region": "regions"}
 UNKNOWN_GROUP = "unknown"
 
 

@@ -21,6 +21,7 @@ from alerts.maturity import report
 from alerts.maturity.models import MaturityResult
 from alerts.maturity.scan import AnswerError, Result, Scan, check_answers, score
 from alerts.maturity.service import Consents, Dimensions, Scans
+from alerts.maturity.stats import OPTION_GROUPS
 from alerts.referrals.labels import speciality_label
 from alerts.referrals.models import Firm
 from alerts.templating import N_, gettext, reader_language
@@ -62,13 +63,11 @@ def answers_from(scan: Scan, form: FormData | Mapping[str, Any]) -> dict[str, An
 def _dimensions(form: FormData) -> Dimensions:
     """What a visitor told about their business: only known codes, the rest left out."""
 
-    def known(name: str, group: str) -> str | None:
+    def known(name: str) -> str | None:
         value = str(form.get(name) or "")
-        return value if value in options.codes(group) else None
+        return value if value in options.codes(OPTION_GROUPS[name]) else None
 
-    return Dimensions(
-        known("sector", "sectors"), known("size_band", "size_bands"), known("region", "regions")
-    )
+    return Dimensions(known("sector"), known("size_band"), known("region"))
 
 
 def _scored(scan: Scan, answers: dict[str, Any], language: str) -> Result:
@@ -115,11 +114,7 @@ def _form_page(request, language, *, answers, status=200, errors=(), **context) 
 def _dimension_choices(language: str) -> dict[str, list[tuple[str, str]]]:
     return {
         name: [(choice.code, choice.label(language)) for choice in options.choices(group)]
-        for name, group in (
-            ("sector", "sectors"),
-            ("size_band", "size_bands"),
-            ("region", "regions"),
-        )
+        for name, group in OPTION_GROUPS.items()
     }
 
 

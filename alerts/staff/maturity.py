@@ -31,7 +31,6 @@ from subscribers import options
 
 router = APIRouter(prefix="/staff")
 WEAKEST = 3  # domains highlighted as what awareness campaigns should target
-OPTION_GROUPS = {"sector": "sectors", "size_band": "size_bands", "region": "regions"}
 SHOWN_VERSION = 40  # characters of an unknown version echoed on the page
 T = TypeVar("T")
 
@@ -146,7 +145,7 @@ def _means(means, scan: Scan, language: str, top: bool = True) -> tuple[DomainMe
 
 def _group_rows(statistics, dimension: str, scan: Scan, language: str) -> tuple[GroupRow, ...]:
     """The visible groups of one dimension, in the sign-up form's order, "not given" last."""
-    order = [choice.code for choice in options.choices(OPTION_GROUPS[dimension])]
+    order = [choice.code for choice in options.choices(stats.OPTION_GROUPS[dimension])]
     groups = [g for g in statistics.groups if g.dimension == dimension]
     groups.sort(key=lambda g: (g.group == stats.UNKNOWN_GROUP, _position(order, g.group), g.group))
     return tuple(
@@ -168,7 +167,7 @@ def _position(order: list[str], code: str) -> int:
 def _group_label(dimension: str, code: str, language: str) -> str:
     if code == stats.UNKNOWN_GROUP:
         return gettext(language, N_("Not given"))
-    return options.label(OPTION_GROUPS[dimension], code, language)
+    return options.label(stats.OPTION_GROUPS[dimension], code, language)
 
 
 def _title(scan: Scan, domain_id: str, language: str) -> str:
