@@ -413,3 +413,24 @@ def test_a_skipped_domain_is_not_answered_rather_than_weak(site, database):
     assert "needs attention" not in shown
     assert "No domain you answered about is weak" in shown
     assert "Supplier Check BV" not in shown
+
+
+def test_the_profile_update_changes_who_gets_an_alert(site):
+    """A family ticked in the scan reaches the alert matching; one unticked leaves it."""
+    from subscribers.audience import Targeting
+    from subscribers.directory import load_index
+
+    def urgent_for(family: str) -> set[int]:
+        with site.database.session() as session:
+            index = load_index(session)
+        return {i for i, _ in index.recipients(Targeting("urgent", frozenset({family})))}
+
+    path = _scan_path(site)
+    subscriber = _subscriber(site)
+    assert subscriber.id in urgent_for("fortinet-fortigate")  # from the sign-up
+    assert subscriber.id not in urgent_for("synology")
+    answers = worst_answers() | {"tech-edge": ["sophos-firewall"], "tech-storage": ["synology"]}
+    site.submit(path, fields(answers, update_profile="1"), page=path)
+    assert subscriber.id in urgent_for("synology")
+    assert subscriber.id in urgent_for("sophos-firewall")
+    assert subscriber.id not in urgent_for("fortinet-fortigate")  # asked, and unticked
