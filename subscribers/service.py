@@ -378,17 +378,20 @@ class Subscriptions:
 
     def _check_limits(self, session: Session, email: str, origin: Origin, now: datetime) -> None:
         hour = timedelta(hours=1)
-        checks = [("email", email, self.settings.signup_limit_per_address)]
+        checks = [(self.signer.key("signup-email", email), self.settings.signup_limit_per_address)]
         if origin.ip_address:
-            checks.append(
-                ("ip", _client_block(origin.ip_address), self.settings.signup_limit_per_ip)
-            )
-        for kind, value, limit in checks:
-            key = self.signer.key(f"signup-{kind}", value)
+            ip_key = self.client_key("signup-ip", origin.ip_address)
+            checks.append((ip_key, self.settings.signup_limit_per_ip))
+        for key, limit in checks:
             if not ratelimit.allow(session, key, limit, hour, now):
                 raise RateLimited(
                     N_("Too many sign-ups in a short time. Please try again in an hour.")
                 )
+
+    def client_key(self, purpose: str, address: str) -> str:
+        """A rate-limit key for a client address (an IPv6 /64 counts as one client); keyed,
+        so the table never holds an address."""
+        return self.signer.key(purpose, _client_block(address))
 
     def _store_pending(
         self,

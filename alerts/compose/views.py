@@ -119,6 +119,11 @@ def is_email(address: str) -> bool:
     return bool(EMAIL.match(address.strip()))
 
 
+def number_locale(language: str) -> str:
+    """Belgian conventions; English as in Britain (a decimal point, day before month)."""
+    return "en_GB" if language == "en" else f"{language}_BE"
+
+
 def local_date(day: date | None, language: str) -> str:
     if day is None:
         return ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.maturity.scan import Scan
+from alerts.maturity.scan import Scan, families
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,14 @@ def profile_change(
     scan: Scan, checked: Mapping[str, str | Sequence[str]], current: Sequence[str]
 ) -> ProfileChange:
     """The profile after applying checked answers (see `scan.check_answers`)."""
-    chosen: list[str] = []
-    asked: set[str] = set()
-    for question in scan.questions:
-        picked = checked.get(question.id) if question.kind == "technology" else None
-        if not picked:
-            continue
-        asked |= {option.family for option in question.options}
-        chosen += [option.family for option in question.options if option.family in picked]
+    chosen = families(scan, checked)
+    asked = {
+        option.family
+        for question in scan.questions
+        if question.kind == "technology" and checked.get(question.id)
+        for option in question.options
+    }
     kept = [family for family in current if family not in asked or family in chosen]
-    added = [family for family in dict.fromkeys(chosen) if family not in current]
+    added = [family for family in chosen if family not in current]
     removed = [family for family in current if family not in kept]
     return ProfileChange(tuple(kept + added), tuple(added), tuple(removed))

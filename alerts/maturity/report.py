@@ -22,6 +22,7 @@ from fpdf.enums import XPos, YPos
 
 from alerts.compose import Firm
 from alerts.compose.content import shorten
+from alerts.compose.views import number_locale
 from alerts.maturity.scan import Result, Scan
 from alerts.referrals.labels import speciality_label
 
@@ -502,8 +503,3 @@ def _percent(value: float, language: str, labels: dict[str, str]) -> str:
     return labels["percent"].format(
         value=format_decimal(value, "0.#", locale=number_locale(language))
     )
-
-
-def number_locale(language: str) -> str:
-    """Belgian conventions; English as in Britain (a decimal point, day before month)."""
-    return "en_GB" if language == "en" else f"{language}_BE"

@@ -156,17 +156,13 @@ class Scans:
     def result_of(self, subscriber_id: int, result_id: int) -> MaturityResult:
         """One of the subscriber's results (LookupError for anyone else's)."""
         with self.database.session() as session:
-            row = session.get(MaturityResult, result_id)
-            if row is None or row.subscriber_id != subscriber_id:
-                raise LookupError(f"no result {result_id} for this subscriber")
+            row = _owned(session, subscriber_id, result_id)
             session.expunge(row)
         return row
 
     def set_consents(self, subscriber_id: int, result_id: int, share: bool, staff: bool) -> None:
         with self.database.session() as session:
-            row = session.get(MaturityResult, result_id)
-            if row is None or row.subscriber_id != subscriber_id:
-                raise LookupError(f"no result {result_id} for this subscriber")
+            row = _owned(session, subscriber_id, result_id)
             row.share_stats, row.staff_may_view = share, staff
 
     def forget(self, subscriber_id: int, result_id: int) -> None:
@@ -311,6 +307,14 @@ class Scans:
 
 def month_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _owned(session, subscriber_id: int, result_id: int) -> MaturityResult:
+    """One of the subscriber's results (LookupError for anyone else's)."""
+    row = session.get(MaturityResult, result_id)
+    if row is None or row.subscriber_id != subscriber_id:
+        raise LookupError(f"no result {result_id} for this subscriber")
+    return row
 
 
 def _subscriber(session, subscriber_id: int, lock: bool = False) -> Subscriber:

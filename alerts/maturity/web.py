@@ -8,7 +8,6 @@ statistic when the visitor ticks that box."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -16,14 +15,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from alerts.compose.content import Firm as ReportFirm
-from alerts.maturity import report
 from alerts.maturity.models import MaturityResult
 from alerts.maturity.scan import AnswerError, Result, Scan, check_answers, score
 from alerts.maturity.service import Consents, Dimensions, Scans
 from alerts.maturity.stats import OPTION_GROUPS
 from alerts.referrals.labels import speciality_label
 from alerts.referrals.models import Firm
+from alerts.referrals.selection import entry
 from alerts.templating import N_, gettext, reader_language
 from alerts.web import csrf
 from alerts.web.firms import FirmQuery, listing
@@ -46,15 +44,14 @@ def _scans(request: Request) -> Scans:
 # --- reading the form -----------------------------------------------------------------------
 
 
-def answers_from(scan: Scan, form: FormData | Mapping[str, Any]) -> dict[str, Any]:
+def answers_from(scan: Scan, form: FormData) -> dict[str, Any]:
     """The answers as posted: a radio per single question, checkboxes per technology one.
     Empty fields are unanswered; anything else goes through `check_answers`."""
     answers: dict[str, Any] = {}
     for question in scan.questions:
         field = f"q-{question.id}"
         if question.kind == "technology":
-            picked = form.getlist(field) if hasattr(form, "getlist") else form.get(field, [])
-            answers[question.id] = [value for value in picked if value]
+            answers[question.id] = [value for value in form.getlist(field) if value]
         elif form.get(field):
             answers[question.id] = form.get(field)
     return answers
@@ -70,9 +67,9 @@ def _dimensions(form: FormData) -> Dimensions:
     return Dimensions(known("sector"), known("size_band"), known("region"))
 
 
-def _scored(scan: Scan, answers: dict[str, Any], language: str) -> Result:
-    """Raises AnswerError (its problems in words for the reader) for answers that do not
-    fit, or when nothing scored was given."""
+def _scored(scan: Scan, answers: dict[str, Any], language: str) -> tuple[dict, Result]:
+    """The checked answers and their result. Raises AnswerError (its problems in words for
+    the reader) for answers that do not fit, or when nothing scored was given."""
     wrong = [q for q, given in answers.items() if not _fits(scan, q, given)]
     if wrong:
         problem = N_("“{question}”: choose one of the answers shown.")
@@ -81,7 +78,7 @@ def _scored(scan: Scan, answers: dict[str, Any], language: str) -> Result:
     checked = check_answers(scan, answers)
     if not any(scan.question(q).kind == "single" for q in checked):
         raise AnswerError([gettext(language, _NO_ANSWER)])
-    return score(scan, checked, language)
+    return checked, score(scan, checked, language)
 
 
 def _fits(scan: Scan, question_id: str, given: Any) -> bool:
@@ -118,10 +115,11 @@ def _dimension_choices(language: str) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _result_page(request, language, result: Result, firms: list[Firm], **context) -> Response:
+def _result_page(
+    request, language, result: Result, firms: list[Firm], region: str | None, **context
+) -> Response:
     scan = _scans(request).scan
-    region = context.pop("region", None)
-    query = FirmQuery(region=region or "", language=language, kmo=False)
+    query = FirmQuery(region=region or "", language=language)
     return page(
         request,
         "scan_result.html",
@@ -155,7 +153,7 @@ async def take_scan(request: Request) -> Response:
         return link_problem(request, error)
     answers, dimensions = answers_from(scan, form), _dimensions(form)
     try:
-        result = _scored(scan, answers, language)
+        _checked, result = _scored(scan, answers, language)
     except AnswerError as error:
         return _form_page(
             request,
@@ -168,9 +166,8 @@ async def take_scan(request: Request) -> Response:
         )
     shared = form.get("share_stats") in YES
     if shared:
-        client = subscriptions(request).signer.key(
-            "scan-ip", request.client.host if request.client else ""
-        )
+        address = request.client.host if request.client else ""
+        client = subscriptions(request).client_key("scan-stat", address)
         shared = _scans(request).save_anonymous(result, dimensions, client) is not None
     seed = _scans(request).seed()
     firms = _scans(request).firms_for(result, dimensions.region, language, seed)
@@ -179,7 +176,7 @@ async def take_scan(request: Request) -> Response:
         language,
         result,
         firms,
-        region=dimensions.region,
+        dimensions.region,
         answers=answers,
         dimensions=dimensions,
         seed=seed,
@@ -196,7 +193,7 @@ async def visitor_report(request: Request) -> Response:
     scan = _scans(request).scan
     try:
         form = await read_form(request)
-        result = _scored(scan, answers_from(scan, form), language)
+        _checked, result = _scored(scan, answers_from(scan, form), language)
     except AnswerError:
         return problem(request, language, 422, N_("We could not make the report"), _NO_ANSWER)
     except (csrf.CsrfError, SubscriptionError) as error:
@@ -221,16 +218,15 @@ def subscriber_scan_page(request: Request, token: str) -> Response:
     except TokenError as error:
         return link_problem(request, error)
     language = reader_language(request, subscriber.language)
-    answers = _scans(request).latest_answers(subscriber.id) or _from_profile(
-        _scans(request).scan, subscriber.families or ()
-    )
+    previous = _scans(request).latest_answers(subscriber.id)
+    scan = _scans(request).scan
     return _form_page(
         request,
         language,
-        answers=answers,
+        answers=previous or _from_profile(scan, subscriber.families or ()),
         token=token,
         subscriber=subscriber,
-        retake=_scans(request).latest_answers(subscriber.id) is not None,
+        retake=previous is not None,
         dimensions=Dimensions(),
     )
 
@@ -246,7 +242,7 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
     language = reader_language(request, subscriber.language)
     answers = answers_from(scans.scan, form)
     try:
-        result = _scored(scans.scan, answers, language)
+        checked, result = _scored(scans.scan, answers, language)
     except AnswerError as error:
         return _form_page(
             request,
@@ -260,7 +256,6 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
             consents=_consents(form),
         )
     consents = _consents(form)
-    checked = check_answers(scans.scan, answers)
     saved = scans.save_for(
         subscriber.id, result, checked, consents, origin_of(request, "maturity-scan")
     )
@@ -275,7 +270,7 @@ async def subscriber_take_scan(request: Request, token: str) -> Response:
         language,
         result,
         firms,
-        region=subscriber.region,
+        subscriber.region,
         answers=answers,
         seed=subscriber.id,
         token=token,
@@ -296,7 +291,7 @@ async def subscriber_unsaved_report(request: Request, token: str) -> Response:
         return link_problem(request, error)
     language = reader_language(request, subscriber.language)
     try:
-        result = _scored(scans.scan, answers_from(scans.scan, form), language)
+        _checked, result = _scored(scans.scan, answers_from(scans.scan, form), language)
     except AnswerError:
         return problem(request, language, 422, N_("We could not make the report"), _NO_ANSWER)
     firms = scans.firms_for(result, subscriber.region, language, subscriber.id)
@@ -454,11 +449,13 @@ def _seed(value: Any) -> int | None:
 
 
 def _pdf(request, result: Result, firms: list[Firm], taken_on: date, organisation) -> Response:
+    from alerts.maturity import report  # fpdf2 and Pillow: 0.2 s, only when a PDF is asked
+
     base_url = request.app.state.settings.public_base_url.rstrip("/")
     body = report.pdf(
         _scans(request).scan,
         result,
-        [_report_firm(f) for f in firms],
+        [entry(firm) for firm in firms],
         taken_on=taken_on,
         organisation=organisation,
         directory_url=f"{base_url}/firms?lang={result.language}",
@@ -466,17 +463,6 @@ def _pdf(request, result: Result, firms: list[Firm], taken_on: date, organisatio
     name = f"cyber-maturity-scan-{taken_on.isoformat()}.pdf"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     return Response(body, media_type="application/pdf", headers=headers)
-
-
-def _report_firm(firm: Firm) -> ReportFirm:
-    return ReportFirm(
-        name=firm.name,
-        website=firm.website,
-        phone=firm.phone,
-        email=firm.email,
-        kmo_portefeuille=bool(firm.kmo_portefeuille),
-        specialities=tuple(firm.specialities or ()),
-    )
 
 
 def link_problem(request: Request, error: Exception) -> Response:

@@ -51,14 +51,7 @@ class Referrals:
         """The chosen firms as the referral block shows them; their website link goes
         through our counting redirect."""
         return [
-            FirmView(
-                name=firm.name,
-                website=referral_url(self.base_url, self.signer, alert.id, firm.id),
-                phone=firm.phone,
-                email=firm.email,
-                kmo_portefeuille=firm.kmo_portefeuille,
-                specialities=tuple(firm.specialities),
-            )
+            entry(firm, referral_url(self.base_url, self.signer, alert.id, firm.id))
             for firm in (self._firms[firm_id] for firm_id in firm_ids)
         ]
 
@@ -110,6 +103,19 @@ class Referrals:
         self._eligible.clear()
         self._ransomware_of.clear()
         self._loaded_at = time.monotonic()
+
+
+def entry(firm: Firm, website: str | None = None) -> FirmView:
+    """A stored firm as a "Who can help" block (message or report) shows it; `website`
+    replaces its address (messages link through the counting redirect)."""
+    return FirmView(
+        name=firm.name,
+        website=website or firm.website,
+        phone=firm.phone,
+        email=firm.email,
+        kmo_portefeuille=bool(firm.kmo_portefeuille),
+        specialities=tuple(firm.specialities or ()),
+    )
 
 
 def candidate(firm: Firm) -> matching.Candidate:

@@ -17,10 +17,9 @@ from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from alerts.compose.views import local_date
+from alerts.compose.views import local_date, number_locale
 from alerts.maturity import stats
 from alerts.maturity.models import MaturityResult
-from alerts.maturity.report import number_locale
 from alerts.maturity.scan import Scan
 from alerts.staff import audit
 from alerts.staff.models import StaffUser
@@ -138,9 +137,7 @@ def _means(means, scan: Scan, language: str, top: bool = True) -> tuple[DomainMe
     means = [(domain.id, given.pop(domain.id, None)) for domain in scan.domains]
     means += list(given.items())
     low = weakest(means, scan) if top else lowest(means)
-    return tuple(
-        DomainMean(d, _title(scan, d, language), m, d in low) for d, m in in_scan_order(means, scan)
-    )
+    return tuple(DomainMean(d, _title(scan, d, language), m, d in low) for d, m in means)
 
 
 def _group_rows(statistics, dimension: str, scan: Scan, language: str) -> tuple[GroupRow, ...]:
