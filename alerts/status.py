@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.curation.models import Alert
-from alerts.delivery.models import OutboxMessage
+from alerts.delivery import outbox as outbox_queue
 from alerts.models import Advisory, Feed
 from alerts.scheduling import stored_jobs
 
@@ -54,10 +54,7 @@ def status_report(session: Session, now: datetime) -> dict:
         .group_by(Advisory.tier)
     )
     outbox: dict[str, dict[str, int]] = {}
-    per_channel = select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
-        OutboxMessage.channel, OutboxMessage.status
-    )
-    for channel, status, count in session.execute(per_channel):
+    for (channel, status), count in sorted(outbox_queue.counts(session).items()):
         outbox.setdefault(channel, {})[status] = count
     alerts = select(Alert.status, func.count()).group_by(Alert.status)
     return {

@@ -6,7 +6,8 @@ generator, then count, count by language and list recipients for representative 
 Members are drawn from a seeded pool of random profiles (families weighted by the catalogue's
 sme_weight, ~20% "I don't know", population-weighted Belgian regions with their languages),
 so generating them costs little next to indexing them; the build line reports both.
-`audience.load_sqlite` reads the index from a real subscribers table (--db-n rows).
+`audience.load_sqlite` reads the index from a real subscribers table (--db-n rows);
+`audience.recipients_sql` lists the email and SMS recipients from that table in SQL instead.
 `audience.count_request` is "Count recipients" on the staff editor at N rows (SQLite file):
 the cached index warm, then stale (served at once while the background rebuild runs).
 """
@@ -32,6 +33,7 @@ from alerts.relevance.catalogue import load_catalogue
 from alerts.staff import curation_pages
 from alerts.store import Database
 from bench.common import RUNS, emit, progress, time_runs
+from subscribers import audience_sql
 from subscribers.audience import AudienceIndex, Member, Targeting, recipients, targeting_for
 from subscribers.audience_cache import AudienceCache
 from subscribers.directory import load_index
@@ -206,7 +208,33 @@ def bench_database(n: int, runs: int, seed: int) -> None:
                 index = load_index(session)
             timings.append(time.perf_counter() - start)
         emit("audience.load_sqlite", n, timings, members=len(index))
+        bench_sql_recipients(database, index, n, runs)
         database.dispose()
+
+
+def bench_sql_recipients(database: Database, index: AudienceIndex, n: int, runs: int) -> None:
+    """The fan-out's listing done by the database (audience_sql.recipients, email and SMS)
+    on the same table: the alternative to load_sqlite + index.recipients. Checked against
+    the index's counts, so a fast wrong answer cannot pass for a result."""
+    targeting = targetings()["several-families"]
+    counts, timings = Counter(), []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with database.session() as session:
+            counts = Counter(
+                channel for _, channel, _ in audience_sql.recipients(session, targeting)
+            )
+        timings.append(time.perf_counter() - start)
+    expected = {c: v for c, v in index.count(targeting).items() if c in audience_sql.IMMEDIATE}
+    if dict(counts) != {c: v for c, v in expected.items() if v}:
+        raise SystemExit(f"bench.audience: SQL listing {dict(counts)} != index {expected}")
+    emit(
+        "audience.recipients_sql",
+        n,
+        timings,
+        targeting="several-families",
+        recipients=sum(counts.values()),
+    )
 
 
 REQUEST_PAUSE = 0.05  # seconds between two staff requests while a rebuild runs

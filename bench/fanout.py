@@ -3,10 +3,16 @@ accepted" by a SendGrid-compatible fake on 127.0.0.1 (another process, counting 
 the same number of pre-built requests sent straight to the fake: the wire limit.
 
     python -m bench.fanout --n 100000 [--db sqlite|postgresql|URL] [--workers K] [--runs R]
+                           [--floor]
 
 Subscribers are created and the delivery worker processes started before the clock starts.
 One JSON line: the common keys plus db, workers, wire_seconds and ratio (fan-out seconds /
 wire seconds); peak_rss_mb is the largest of this process and its children.
+
+`--floor` ("fanout-floor") measures what no outbox design can beat on this machine: K
+processes that only read the audience (one query), read each request's recipients, sign
+their links and post the requests with the dispatcher's own code, writing nothing to the
+database — the per-recipient work every send needs, side by side with the wire limit.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +175,70 @@ def bench_settings(url: str, folder: str, base_url: str):
     )
 
 
+def start_floor_workers(count: int, url: str, folder: str, base_url: str) -> list:
+    command = [sys.executable, "-m", "bench.fanout", "--floor-worker", url, folder, base_url]
+    return [
+        subprocess.Popen([*command, str(index), str(count)], stdin=subprocess.PIPE, text=True)
+        for index in range(count)
+    ]
+
+
+def floor_fan_out(database: Database, alert_id: int, n: int, channel, workers: list) -> float:
+    """From "go" to every personalization accepted: no outbox, no status written."""
+    target = accepted(channel) + n
+    start = time.perf_counter()
+    for process in workers:
+        process.stdin.write(f"{alert_id}\n")
+        process.stdin.flush()
+    while accepted(channel) < target:
+        if any(process.poll() is not None for process in workers):
+            raise SystemExit("bench.fanout: a floor worker stopped")
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def floor_worker(url: str, folder: str, base_url: str, index: str, count: str) -> None:
+    """Per alert id read from stdin: the audience in one query, grouped by language in
+    requests of 1,000, every `count`-th request from `index`, each built and posted with
+    the dispatcher's own code (recipients read at send time, links signed per recipient)."""
+    from sqlalchemy import select
+
+    from subscribers.models import Subscriber
+
+    database = Database(url)
+    dispatcher = Dispatcher.from_settings(database, bench_settings(url, folder, base_url))
+    batch = dispatcher.email_channel.batch_size
+    for line in sys.stdin:
+        alert = dispatcher._alert(int(line))
+        query = select(Subscriber.id, Subscriber.language).where(
+            Subscriber.status == "active", Subscriber.urgent_email.is_(True)
+        )
+        by_language: dict[str, list[int]] = {}
+        with database.session() as session:
+            for subscriber_id, language in session.connection().execute(query):
+                by_language.setdefault(language, []).append(subscriber_id)
+        requests = [
+            ids[at : at + batch] for ids in by_language.values() for at in range(0, len(ids), batch)
+        ]
+        # One request in flight while the next is built, as the dispatcher does.
+        with ThreadPoolExecutor(max_workers=1) as sender:
+            in_flight = None
+            for ids in requests[int(index) :: int(count)]:
+                message, built = _floor_request(dispatcher, alert, ids)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = sender.submit(dispatcher.email_channel.send_batch, message, built)
+            if in_flight is not None:
+                in_flight.result()
+
+
+def _floor_request(dispatcher: Dispatcher, alert, ids: list[int]):
+    recipients = dispatcher._recipients(ids)
+    first = recipients[ids[0]]
+    message = dispatcher._email(alert, first.language, first.email)
+    return message, [dispatcher._batch_recipient(f"b0.{i}", i, recipients[i]) for i in ids]
+
+
 def worker(url: str, folder: str, base_url: str) -> None:
     """One delivery worker: claims and sends until stdin closes."""
     dispatcher = Dispatcher.from_settings(Database(url), bench_settings(url, folder, base_url))
@@ -223,6 +294,8 @@ def _recipients(offset: int) -> list[BatchRecipient]:
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         return worker(*sys.argv[2:5])
+    if sys.argv[1:2] == ["--floor-worker"]:
+        return floor_worker(*sys.argv[2:7])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="subscribers (default 100000)")
     parser.add_argument(
@@ -235,6 +308,11 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=1, help="fan-outs to time, each with its wire limit"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="the per-recipient work alone, no outbox (see the module's docstring)",
+    )
     args = parser.parse_args()
     fake, base_url = start_fake()
     with tempfile.TemporaryDirectory() as folder, scratch_database(args.db, folder) as url:
@@ -243,13 +321,15 @@ def main() -> None:
         progress(f"bench.fanout: creating {args.n} subscribers")
         fill(database, args.n, now)
         channel = SendGridChannel.from_settings(bench_settings(url, folder, base_url))
-        workers = start_workers(args.workers, url, folder, base_url)
+        start = start_floor_workers if args.floor else start_workers
+        workers = start(args.workers, url, folder, base_url)
+        send = floor_fan_out if args.floor else fan_out
         timings, wires = [], []
         try:
             for run in range(args.runs):
                 progress(f"bench.fanout: fan-out {run + 1}/{args.runs}, {args.workers} worker(s)")
                 alert_id = approved_alert(database, datetime.now(UTC))
-                timings.append(fan_out(database, alert_id, args.n, channel, workers))
+                timings.append(send(database, alert_id, args.n, channel, workers))
                 progress("bench.fanout: wire limit")  # side by side with the run it measures
                 wires.append(wire(channel, database, alert_id, args.n, accepted(channel)))
         finally:
@@ -259,7 +339,7 @@ def main() -> None:
     fake.wait(timeout=30)
     wire_seconds = statistics.median(wires)
     emit(
-        "fanout",
+        "fanout-floor" if args.floor else "fanout",
         args.n,
         timings,
         db="postgresql" if url.startswith("postgresql") else "sqlite",

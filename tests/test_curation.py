@@ -8,12 +8,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from alerts.compose.content import paragraphs
 from alerts.curation import drafting, editing, lifecycle, service
 from alerts.curation.models import Alert, QueueDecision
-from alerts.delivery.models import OutboxMessage
+from alerts.delivery import outbox
 from alerts.delivery.service import send_scheduled
 from alerts.models import Advisory, AdvisoryCve
 from alerts.relevance.service import default_catalogue
@@ -284,7 +284,7 @@ def test_from_the_queue_to_a_sent_alert_with_four_eyes(site, database, settings)
     with database.session() as session:
         alert = session.get(Alert, alert_id)
         assert (alert.status, alert.approved_by) == ("sending", "ap@gov.example")
-        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 3
+        assert len(outbox.messages(session, alert_id)) == 3
         actions = [
             e.action
             for e in session.scalars(

@@ -1,5 +1,6 @@
-"""The delivery worker: claim outbox rows, compose once per alert and language, hand them
-to the channel (batches of up to 1,000 for SendGrid), and record each outcome.
+"""The delivery worker: claim an alert's email batches and outbox rows, compose once per
+alert and language, hand them to the channel (requests of up to 1,000 for SendGrid), and
+record each outcome: once per request for a batch, once per message for a row.
 
 Several workers may run at once (PostgreSQL). A stop request (SIGTERM) lets the batch in
 flight finish and gives back what was claimed but not handed off, so nothing is lost."""
@@ -15,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 
@@ -28,7 +30,8 @@ from alerts.compose import (
 from alerts.curation.content import alert_content, alert_firms
 from alerts.curation.models import SENDABLE, SENT, Alert
 from alerts.curation.models import SENDING as ALERT_SENDING
-from alerts.delivery import outbox, receipts
+from alerts.delivery import batches, outbox, receipts
+from alerts.delivery.batches import Batch
 from alerts.delivery.channels import BatchRecipient, SendError
 from alerts.delivery.messages import EmailMessage, SmsMessage
 from alerts.delivery.models import DELIVERED, PERMANENT, TECHNICAL
@@ -45,6 +48,7 @@ from subscribers.tokens import Signer
 
 log = logging.getLogger(__name__)
 CLAIM_LIMIT = 4_000  # a thousand per language and batch, when all four are present
+BATCH_CLAIM_LIMIT = 4  # batches per round: as many messages as a round of rows
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
 MAX_RETRY_AFTER = 3600  # a provider asking us to wait longer is treated as an outage
 # Twilio codes that name the recipient: invalid number, not a mobile, replied STOP.
@@ -113,24 +117,31 @@ class Dispatcher:
         self.stopping.set()
 
     def run_once(self) -> int:
-        """One claim and its sending; returns the number of rows claimed."""
+        """One claim and its sending; returns the number of messages claimed."""
         now = self.clock()
         with self.database.session() as session:
             outbox.sweep_unknown(session, now, self.lease)
             outbox.resend_unheard(session, now, self.receipt_grace, self.receipt_channels)
-            claimed = outbox.claim(session, self.worker, CLAIM_LIMIT, now, self.lease)
-        if not claimed:
+            self._settle_lost_batches(session, now)
+            claimed_batches = batches.claim(
+                session, self.worker, BATCH_CLAIM_LIMIT, now, self.lease
+            )
+            room = CLAIM_LIMIT - sum(len(batch.subscriber_ids) for batch in claimed_batches)
+            claimed = outbox.claim(session, self.worker, room, now, self.lease) if room > 0 else []
+        if not claimed and not claimed_batches:
             return 0
-        # One request in flight while the next batch is prepared: the provider's time and
-        # ours overlap. Leaving the block waits for the last request and its record.
+        # One request in flight while the next is prepared: the provider's time and ours
+        # overlap. Leaving the block waits for the last request and its record.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-send") as sender:
             self._sender = sender
             try:
+                self._send_batches(claimed_batches)
                 self._send(claimed)
             finally:
                 self._sender = self._in_flight = None
-        self._finish_alerts({row.alert_id for row in claimed if row.alert_id})
-        return len(claimed)
+        alert_ids = {row.alert_id for row in claimed if row.alert_id}
+        self._finish_alerts(alert_ids | {batch.alert_id for batch in claimed_batches})
+        return len(claimed) + sum(len(batch.subscriber_ids) for batch in claimed_batches)
 
     def drain(self) -> int:
         """Send until nothing is due (tests, `alerts send --wait`)."""
@@ -164,6 +175,142 @@ class Dispatcher:
             except Exception as error:  # one bad group must not hold up the others
                 log.exception("could not send group %s", key)
                 self._fail(rows, TECHNICAL, f"could not compose or send: {type(error).__name__}")
+
+    # --- batches ------------------------------------------------------------------------
+
+    def _send_batches(self, claimed: list[Batch]) -> None:
+        for batch in claimed:
+            if self.stopping.is_set():
+                self._release_batches([batch])
+                continue
+            try:
+                self._send_batch(batch)
+            except DBAPIError:
+                raise  # as for rows: the lease brings the batch back
+            except Exception as error:  # one bad batch must not hold up the others
+                self._fail_batch(batch, error)
+
+    def _send_batch(self, batch: Batch) -> None:
+        """Split the batch by content and the channel's request size (a request each),
+        give the recipients who need the per-message path rows of their own, then hand each
+        part off as one request."""
+        if batch.attempts > self.settings.delivery_max_attempts:
+            rows = self._explode(batch, batch.subscriber_ids)
+            return self._fail(rows, TECHNICAL, "claimed too often without being sent")
+        alert = self._alert(batch.alert_id)
+        if alert is None or alert.status not in LIVE:
+            rows = self._explode(batch, batch.subscriber_ids)
+            return self._fail(rows, TECHNICAL, "alert not found, cancelled or withdrawn")
+        recipients = self._recipients(batch.subscriber_ids)
+        groups, own = self._batch_groups(alert, batch, recipients)
+        requests = [
+            (content, chunk)
+            for content, ids in groups.items()
+            for chunk in outbox.chunks(ids, self.email_channel.batch_size)
+        ]
+        with self.database.session() as session:
+            now = self.clock()
+            parts = batches.split(session, batch, [ids for _, ids in requests], self.worker, now)
+            if parts is None:  # another worker holds it now (this one's lease ran out)
+                return
+            rows = batches.explode(session, batch, own, self.worker, now)
+        if rows:
+            self._send(rows)  # not sendable any more, or a reserved test address
+        for ((language, firms), _), part in zip(requests, parts, strict=True):
+            try:
+                self._send_part(alert, part, language, firms, recipients)
+            except DBAPIError:
+                raise
+            except Exception as error:  # raised before its hand-off: the others go on
+                self._fail_batch(part, error)
+
+    def _fail_batch(self, batch: Batch, error: Exception) -> None:
+        """A batch (not handed off) that could not be composed or built fails, message by
+        message: its recipients get rows of their own, as technical failures."""
+        log.exception("could not send batch %s", batch.id)
+        text = f"could not compose or send: {type(error).__name__}"
+        self._fail(self._explode(batch, batch.subscriber_ids), TECHNICAL, text)
+
+    def _batch_groups(
+        self, alert: Alert, batch: Batch, recipients: dict[int, Recipient]
+    ) -> tuple[dict[tuple[str, tuple], list[int]], list[int]]:
+        """Recipients by (language, referred firms): one request each. Those who may not
+        be sent this any more, and reserved simulator addresses, go the per-message way."""
+        groups: dict[tuple[str, tuple], list[int]] = defaultdict(list)
+        own: list[int] = []
+        for subscriber_id in batch.subscriber_ids:
+            recipient = recipients.get(subscriber_id)
+            if (
+                recipient is None
+                or not recipient.urgent_email_ok
+                or receipts.simulated_outcome(recipient.email)
+            ):
+                own.append(subscriber_id)
+                continue
+            firms = self.referrals.choose(
+                alert, recipient.region, recipient.language, subscriber_id
+            )
+            groups[(recipient.language, firms)].append(subscriber_id)
+        return groups, own
+
+    def _send_part(self, alert: Alert, part: Batch, language: str, firms: tuple, recipients):
+        ids = part.subscriber_ids
+        message = self._email(alert, language, recipients[ids[0]].email, firms)
+        self.referrals.count_shown(alert.id, firms, len(ids))
+        if self.stopping.is_set():
+            return self._release_batches([part])
+        self.email_throttle.acquire(len(ids))
+        final = DELIVERED if self.email_channel.name == "file" else outbox.SENDING
+        reference = f"b{part.id}."
+        built = [
+            self._batch_recipient(reference + str(i), i, recipients[i]) for i in ids
+        ]  # before the hand-off: a fault here leaves the batch safely unsent
+        with self.database.session() as session:
+            if not batches.hand_off(session, part.id, self.worker, self.clock()):
+                return
+        part = part._replace(handed_off_at=self.clock())
+        send = partial(self.email_channel.send_batch, message, built)
+        if self._in_flight is not None:
+            self._in_flight.result()  # at most one request out while this one waits
+        if self._sender is None:
+            return self._deliver_batch(part, send, final)
+        self._in_flight = self._sender.submit(self._deliver_batch, part, send, final)
+
+    def _deliver_batch(self, part: Batch, send: Callable[[], str], final: str) -> None:
+        """The request and its record, on the sending thread. A failure gives every
+        recipient a row of its own and is recorded as for rows (retry, unknown, failure);
+        if even that cannot be recorded, the sweep settles the batch as after a crash."""
+        try:
+            try:
+                provider_id = send()
+            except SendError as error:
+                rows = self._explode(part, part.subscriber_ids, settle=True)
+                if rows:  # none if a sweep took the batch for lost meanwhile
+                    self._record_failure(rows, error)
+                return
+            with self.database.session() as session:
+                batches.accepted(session, part.id, provider_id, self.clock(), final)
+        except Exception:
+            log.exception("sending or recording batch %s failed", part.id)
+
+    def _explode(self, batch: Batch, subscriber_ids: list[int], settle: bool = True):
+        with self.database.session() as session:
+            now = self.clock()
+            return batches.explode(session, batch, subscriber_ids, self.worker, now, settle=settle)
+
+    def _release_batches(self, claimed: list[Batch]) -> None:
+        with self.database.session() as session:
+            batches.release(session, [batch.id for batch in claimed], self.worker, self.clock())
+
+    def _settle_lost_batches(self, session, now: datetime) -> None:
+        """Batches handed off by a worker that died before hearing back: each recipient
+        gets a row whose outcome is unknown (a receipt may still settle it)."""
+        for batch in batches.stale_handed_off(session, now, self.lease):
+            rows = batches.explode(
+                session, batch, batch.subscriber_ids, self.worker, now, settle=True
+            )
+            text = "worker stopped while the provider request was in flight"
+            outbox.outcome_unknown(session, [row.id for row in rows], text, now)
 
     def _within_attempts(self, rows: list[Claimed]) -> list[Claimed]:
         """Rows reclaimed again and again (their worker kept dying) stop at the bound."""
@@ -259,15 +406,21 @@ class Dispatcher:
         final = DELIVERED if self.email_channel.name == "file" else outbox.SENDING
 
         # Built before the hand-off, so that a fault here leaves the rows safely unsent.
-        built = {row.id: self._batch_recipient(row, recipients[row.subscriber_id]) for row in real}
+        built = {
+            row.id: self._batch_recipient(
+                str(row.id), row.subscriber_id, recipients[row.subscriber_id]
+            )
+            for row in real
+        }
 
         def send(owned: list[Claimed]) -> str:
             return self.email_channel.send_batch(message, [built[row.id] for row in owned])
 
         self._hand_off(real, send, final)
 
-    def _batch_recipient(self, row: Claimed, recipient: Recipient) -> BatchRecipient:
-        subscriber = recipient.subscriber_id
+    def _batch_recipient(
+        self, reference: str, subscriber: int, recipient: Recipient
+    ) -> BatchRecipient:
         unsubscribe = self.links.unsubscribe(subscriber)
         return BatchRecipient(
             to=recipient.email,
@@ -276,7 +429,7 @@ class Dispatcher:
                 PLACEHOLDERS.unsubscribe: unsubscribe,
             },
             headers=self.links.unsubscribe_headers(subscriber, unsubscribe),
-            reference=str(row.id),
+            reference=reference,
         )
 
     def _send_sms(self, alert, rows: list[Claimed], recipients) -> None:

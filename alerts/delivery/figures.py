@@ -1,7 +1,8 @@
 """Delivery figures for one alert: per channel and per subscriber language, how many
 messages wait, were accepted by the provider, were delivered, bounced, failed, or have an
-unknown outcome. One GROUP BY over the alert's outbox rows: the database counts, not Python,
-so a million-recipient alert costs one query.
+unknown outcome. One GROUP BY over the alert's outbox rows and one over its batches (the
+messages with no row of their own, counted in the language they were queued in): the
+database counts, not Python, so a million-recipient alert costs two queries.
 
 The figures are a funnel, not a partition: `sent` counts every message the provider
 accepted, so it includes the delivered ones and the failures that came after acceptance
@@ -15,13 +16,17 @@ from dataclasses import dataclass, fields
 from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from alerts.delivery import batches
 from alerts.delivery.models import (
+    BATCH_ACCEPTED,
+    BATCH_SETTLED,
     CREATED,
     DELIVERED,
     PERMANENT,
     SENDING,
     TECHNICAL,
     TEMPORARY,
+    OutboxBatch,
     OutboxMessage,
 )
 from subscribers.models import Subscriber
@@ -114,4 +119,39 @@ def delivery_figures(session: Session, alert_id: int) -> Figures:
         counts = Counts(**{name: row[name] for name in ("total", *conditions)})
         language = row["language"] or UNKNOWN_LANGUAGE
         by_language.setdefault(row["channel"], {})[language] = counts
+    for channel, language, counts in _batch_figures(session, alert_id):
+        languages = by_language.setdefault(channel, {})
+        languages[language] = languages.get(language, Counts()) + counts
     return Figures(alert_id, by_language)
+
+
+def _batch_figures(session: Session, alert_id: int) -> list[tuple[str, str, Counts]]:
+    """The messages still told by their batch (no row of their own), by the language the
+    batch was queued in: waiting or in flight (queued), or accepted (sent, and delivered
+    for a channel that delivers at once)."""
+    own = batches.own_rows()
+    messages = OutboxBatch.size - func.coalesce(own.c.own, 0)
+    accepted = OutboxBatch.status == BATCH_ACCEPTED
+    delivered = and_(accepted, OutboxBatch.final == DELIVERED)
+
+    def total(condition=None):
+        return func.sum(messages if condition is None else case((condition, messages), else_=0))
+
+    query = (
+        select(
+            OutboxBatch.channel,
+            OutboxBatch.language,
+            total(),
+            total(not_(accepted)),
+            total(accepted),
+            total(delivered),
+        )
+        .outerjoin(own, own.c.batch_id == OutboxBatch.id)
+        .where(OutboxBatch.alert_id == alert_id, OutboxBatch.status != BATCH_SETTLED)
+        .group_by(OutboxBatch.channel, OutboxBatch.language)
+    )
+    return [
+        (channel, language, Counts(int(n or 0), int(q or 0), int(a or 0), int(d or 0)))
+        for channel, language, n, q, a, d in session.execute(query)
+        if n
+    ]

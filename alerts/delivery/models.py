@@ -1,5 +1,13 @@
-"""The outbox: one row per (alert or newsletter issue, subscriber, channel), written before
-anything is sent, and the provider receipts that tell what became of each message.
+"""The outbox: what is to be sent, written before anything is sent, and the provider
+receipts that tell what became of each message.
+
+An alert's emails are queued as batches (`OutboxBatch`): one row per provider request of up
+to 1,000 subscribers of one language, which the delivery worker claims, hands off and marks
+accepted as a whole — three row writes per thousand messages instead of three per message.
+A message gets a row of its own (`OutboxMessage`) only when it has something of its own to
+say: a receipt, a failure, an unknown outcome, a simulated address; SMS messages and
+newsletter issues are queued as such rows from the start. A subscriber's message is thus
+its row if it has one, else its batch (see outbox.counts).
 
 A row holds no address and no language: the dispatcher reads both from the subscriber when
 it sends (their choice at that moment), so an erased subscriber's rows keep only anonymous
@@ -79,6 +87,67 @@ class OutboxMessage(Base):
     )
     provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
     last_error: Mapped[str | None] = mapped_column(String(300))
+    # The batch this message went out in, when a receipt gave it a row of its own: the
+    # batch counts its other recipients only.
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox_batches.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# A batch's own vocabulary: waiting, claimed by a worker (handed off once handed_off_at is
+# set), accepted by the provider as one request, or settled (every recipient has a row).
+BATCH_CREATED, BATCH_SENDING, BATCH_ACCEPTED, BATCH_SETTLED = (
+    "created",
+    "sending",
+    "accepted",
+    "settled",
+)
+BATCH_DUE_SQL = text("status = 'created'")
+BATCH_OPEN_SQL = text("status IN ('created', 'sending')")
+
+
+class OutboxBatch(Base):
+    """One provider request's worth of an alert's emails: up to 1,000 subscribers of one
+    language. Their messages are the batch's until one gets a row of its own."""
+
+    __tablename__ = "outbox_batches"
+    __table_args__ = (
+        Index(
+            "ix_outbox_batches_due",
+            "priority",
+            "id",
+            sqlite_where=BATCH_DUE_SQL,
+            postgresql_where=BATCH_DUE_SQL,
+        ),
+        Index(
+            "ix_outbox_batches_open",
+            "claimed_at",
+            sqlite_where=BATCH_OPEN_SQL,
+            postgresql_where=BATCH_OPEN_SQL,
+        ),
+        Index("ix_outbox_batches_alert", "alert_id", "channel"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(10))  # email
+    priority: Mapped[int] = mapped_column(Integer, default=URGENT)
+    language: Mapped[str] = mapped_column(String(2))  # at fan-out; the figures group by it
+    subscriber_ids: Mapped[list[int]] = mapped_column(JsonType)
+    size: Mapped[int] = mapped_column(Integer)  # len(subscriber_ids)
+    status: Mapped[str] = mapped_column(String(20), default=BATCH_CREATED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(60))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handed_off_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What an accepted batch's recipients without a row of their own are: sending (waiting
+    # for receipts) or delivered (a channel that delivers at once, the file outbox).
+    final: Mapped[str | None] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

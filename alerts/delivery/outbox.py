@@ -207,26 +207,49 @@ def claim(
 
 
 def _claim(session: Session, candidates, limit: int, worker: str, now: datetime) -> list[Claimed]:
+    rows = claim_update(session, OutboxMessage, candidates, limit, SENDING, worker, now)
+    return [Claimed(*row) for row in rows.returning(*CLAIMED_COLUMNS)]
+
+
+class _Claim:
+    """One claiming UPDATE, given its RETURNING columns (see claim_update)."""
+
+    def __init__(self, session: Session, statement) -> None:
+        self.session, self.statement = session, statement
+
+    def returning(self, *columns):
+        if self.statement is None:
+            return []
+        return self.session.connection().execute(self.statement.returning(*columns))
+
+
+def claim_update(
+    session: Session, model, candidates, limit: int, status: str, worker: str, now: datetime
+) -> _Claim:
+    """Mark up to `limit` of the `candidates` (a select of ids, in claim order) as this
+    worker's: one UPDATE over a sub-select, which on PostgreSQL skips rows another worker
+    is claiming (`FOR UPDATE SKIP LOCKED`). Shared by outbox rows and batches."""
+    if limit <= 0:
+        return _Claim(session, None)
     candidates = candidates.limit(limit)
     if session.bind.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     statement = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
+        update(model)
+        .where(model.id.in_(candidates.scalar_subquery()))
         .values(
-            status=SENDING,
+            status=status,
             claimed_by=worker,
             claimed_at=now,
-            attempts=OutboxMessage.attempts + 1,
+            attempts=model.attempts + 1,
             updated_at=now,
         )
-        .returning(*_CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return [Claimed(*row) for row in session.connection().execute(statement)]
+    return _Claim(session, statement)
 
 
-_CLAIMED_COLUMNS = (
+CLAIMED_COLUMNS = (
     OutboxMessage.id,
     OutboxMessage.alert_id,
     OutboxMessage.subscriber_id,
@@ -406,18 +429,29 @@ def _heard():
 
 
 def counts(session: Session, alert_id: int | None = None) -> dict[tuple[str, str], int]:
-    """(channel, status) -> rows, for one alert or all."""
+    """(channel, status) -> messages, for one alert or all: the rows, and the recipients
+    still counted by their batch."""
+    from alerts.delivery import batches  # it builds on this module
+
     query = select(OutboxMessage.channel, OutboxMessage.status, func.count())
     if alert_id is not None:
         query = query.where(OutboxMessage.alert_id == alert_id)
     query = query.group_by(OutboxMessage.channel, OutboxMessage.status)
-    return {(channel, status): n for channel, status, n in session.execute(query)}
+    found = {(channel, status): n for channel, status, n in session.execute(query)}
+    for key, n in batches.batch_counts(session, alert_id).items():
+        found[key] = found.get(key, 0) + n
+    return found
 
 
 def unfinished(session: Session, alert_id: int, receipt_channels: tuple[str, ...] = ()) -> bool:
     """Whether rows of an alert may still be sent (the alert is 'sent' when none may):
     due, in flight, or an unknown outcome that a receipt or a resend will still settle.
-    Three existence checks, each on an index that holds only such rows."""
+    Three existence checks, each on an index that holds only such rows, and one for a
+    batch still waiting or in flight."""
+    from alerts.delivery import batches  # it builds on this module
+
+    if batches.open_for(session, alert_id):
+        return True
     of_alert = OutboxMessage.alert_id == alert_id
     checks = [
         select(OutboxMessage.id).where(of_alert, OutboxMessage.status.in_(DUE_STATUSES)),
@@ -473,3 +507,85 @@ def _dialect(session: Session) -> str:
 def chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class Message(NamedTuple):
+    """One message as staff and tests see it: its row, or its batch's recipient."""
+
+    id: int | None  # the row's id; None while the message is its batch's
+    reference: str  # what the provider echoes back: the row id, or "b<batch>.<subscriber>"
+    alert_id: int | None
+    subscriber_id: int | None
+    channel: str
+    kind: str
+    status: str
+    attempts: int
+    claimed_by: str | None
+    sent_at: datetime | None
+    provider_id: str | None
+    last_error: str | None
+    outcome_unknown: bool
+    resent_after_unknown: bool
+    handed_off_at: datetime | None
+    next_attempt_at: datetime | None
+    batch_id: int | None
+
+
+def messages(session: Session, alert_id: int | None = None) -> list[Message]:
+    """Every message, one per recipient and channel, rows first (by id), then the ones
+    still told by their batch. For inspection and tests: it reads everything."""
+    from alerts.delivery import batches  # it builds on this module
+
+    rows = select(OutboxMessage).order_by(OutboxMessage.id)
+    if alert_id is not None:
+        rows = rows.where(OutboxMessage.alert_id == alert_id)
+    found = [_message(row) for row in session.scalars(rows)]
+    own = {(m.batch_id, m.subscriber_id) for m in found if m.batch_id is not None}
+    for batch in batches.unsettled(session, alert_id):
+        status = batches.recipient_status(batch.status, batch.final)
+        found += [
+            Message(
+                None,
+                f"b{batch.id}.{subscriber}",
+                batch.alert_id,
+                subscriber,
+                batch.channel,
+                "alert",
+                status,
+                batch.attempts,
+                batch.claimed_by,
+                batch.sent_at,
+                batch.provider_id,
+                None,
+                False,
+                False,
+                batch.handed_off_at,
+                None,
+                batch.id,
+            )
+            for subscriber in batch.subscriber_ids
+            if (batch.id, subscriber) not in own
+        ]
+    return found
+
+
+def _message(row: OutboxMessage) -> Message:
+    return Message(
+        row.id,
+        str(row.id),
+        row.alert_id,
+        row.subscriber_id,
+        row.channel,
+        row.kind,
+        row.status,
+        row.attempts,
+        row.claimed_by,
+        row.sent_at,
+        row.provider_id,
+        row.last_error,
+        row.outcome_unknown,
+        row.resent_after_unknown,
+        row.handed_off_at,
+        row.next_attempt_at,
+        row.batch_id,
+    )

@@ -49,6 +49,9 @@ class Receipt:
     outbox_id: int | None
     event: str
     detail: dict[str, str] = field(default_factory=dict)
+    # (batch id, subscriber id) for a message sent in a batch ("b12.345"), which has an
+    # outbox row only once something, such as this receipt, is said of it alone.
+    batch_ref: tuple[int, int] | None = None
 
 
 @dataclass
@@ -147,6 +150,7 @@ def below(status: str) -> list[str]:
 
 ENGAGEMENT = frozenset({"open", "click"})  # not receipts: we do not record who reads what
 REFERENCE = re.compile(r"outbox-([0-9]{1,18})")
+BATCH_REFERENCE = re.compile(r"b([0-9]{1,18})\.([0-9]{1,18})")
 MAX_EVENT_ID = 100  # DeliveryEvent.event_id
 MAX_EVENT = 30  # DeliveryEvent.event
 
@@ -167,7 +171,8 @@ def _sendgrid_receipt(event: dict[str, Any]) -> Receipt | None:
         return None
     outbox_id = outbox_id_from(event.get("outbox_id")) or reference_id(event.get("reference"))
     detail = _compact(code=_text(event.get("type")), message_id=_text(event.get("sg_message_id")))
-    return Receipt(sendgrid_event_id(event, kind), outbox_id, kind, detail)
+    batch = batch_ref(event.get("outbox_id"))
+    return Receipt(sendgrid_event_id(event, kind), outbox_id, kind, detail, batch)
 
 
 def sendgrid_event_id(event: dict[str, Any], kind: str) -> str:
@@ -204,6 +209,12 @@ def outbox_id_from(value: object) -> int | None:
     return None
 
 
+def batch_ref(value: object) -> tuple[int, int] | None:
+    """'b12.345' (a batch's message: batch 12, subscriber 345) -> (12, 345)."""
+    match = BATCH_REFERENCE.fullmatch(value.strip()) if isinstance(value, str) else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def reference_id(reference: object) -> int | None:
     """'outbox-123' (the reference the dispatcher gives a message) -> 123."""
     match = REFERENCE.fullmatch(reference.strip()) if isinstance(reference, str) else None
@@ -226,7 +237,7 @@ def apply_events(
     counts = ReceiptCounts()
     for receipt in events:
         counts.received += 1
-        row = _outbox_row(session, receipt)
+        row = _outbox_row(session, receipt, now)
         if row is None:
             counts.unknown += 1
         elif not _insert_event(session, provider, receipt, row.id, now):
@@ -239,9 +250,17 @@ def apply_events(
     return counts
 
 
-def _outbox_row(session: Session, receipt: Receipt) -> Row | None:
-    """Our row, by the id we sent along, or else by the provider's message id."""
-    if receipt.outbox_id is not None:
+def _outbox_row(session: Session, receipt: Receipt, now: datetime) -> Row | None:
+    """Our row, by the id we sent along (for a batch's message, created from the batch),
+    or else by the provider's message id."""
+    if receipt.batch_ref is not None:
+        from alerts.delivery import batches  # the batch queue builds on the outbox
+
+        outbox_id = batches.receipt_row(session, *receipt.batch_ref, now)
+        if outbox_id is None:
+            return None
+        where = OutboxMessage.id == outbox_id
+    elif receipt.outbox_id is not None:
         where = OutboxMessage.id == receipt.outbox_id
     elif receipt.detail.get("message_id"):
         where = OutboxMessage.provider_id == receipt.detail["message_id"]

@@ -5,7 +5,8 @@ alert in their next newsletter instead; that happens when the newsletter is asse
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,15 +14,17 @@ from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
 from alerts.curation.service import due_scheduled
-from alerts.delivery import outbox
+from alerts.delivery import batches, outbox
 from alerts.delivery.models import NEWSLETTER, URGENT
 from alerts.relevance.catalogue import Catalogue
 from alerts.store import Database
-from subscribers.audience import AudienceIndex, Targeting, targeting_for
+from subscribers import audience_sql
+
+# Email and sms are queued now; "newsletter" readers are counted (their next issue has it).
+from subscribers.audience import CHANNELS, AudienceIndex, Targeting, targeting_for
 from subscribers.directory import load_index
 
 log = logging.getLogger(__name__)
-IMMEDIATE = ("email", "sms")  # channels with an outbox row now; "newsletter" waits
 
 
 class SendRefused(Exception):
@@ -42,20 +45,42 @@ def send_alert(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> FanOut:
-    """Write the outbox rows of an approved alert (idempotent), or count them (dry run)."""
+    """Queue an approved alert (idempotent): its emails as batches of one language, its
+    text messages as outbox rows; or count them (dry run). The database finds the audience
+    (subscribers.audience_sql): no subscriber becomes a Python object on the way."""
     now = now or datetime.now(UTC)
     with database.session() as session:
         alert = _sendable(session, alert_id)
         targeting = alert_targeting(alert, catalogue)
-        index = load_index(session) if targeting else AudienceIndex()
-        audience = index.count(targeting) if targeting else {}
         if dry_run:
-            return FanOut(alert_id, audience, 0)
+            index = load_index(session) if targeting else AudienceIndex()
+            return FanOut(alert_id, index.count(targeting) if targeting else {}, 0)
         priority = URGENT if alert.tier == "urgent" else NEWSLETTER
-        recipients = _immediate(index, targeting) if targeting else iter(())
-        written = outbox.enqueue(session, alert.id, recipients, priority, now)
+        audience: Counter[str] = Counter()
+        texts: list[int] = []
+        written = 0
+        if targeting:
+            listed = audience_sql.recipients(session, targeting, CHANNELS)
+            emails = _emails(listed, audience, texts)
+            written += batches.enqueue(session, alert.id, emails, priority, now)
+            sms = ((subscriber_id, "sms") for subscriber_id in texts)
+            written += outbox.enqueue(session, alert.id, sms, priority, now)
         alert.status, alert.fanned_out_at = SENDING, alert.fanned_out_at or now
-    return FanOut(alert_id, audience, written)
+    counted = dict.fromkeys(CHANNELS, 0) | audience if targeting else {}
+    return FanOut(alert_id, counted, written)
+
+
+def _emails(
+    listed: Iterable[tuple[int, str, str]], audience: Counter[str], texts: list[int]
+) -> Iterator[tuple[int, str]]:
+    """(subscriber id, language) of the email recipients, streamed to the batches; on the
+    way, every channel counted and the text message recipients set aside (far fewer)."""
+    for subscriber_id, channel, language in listed:
+        audience[channel] += 1
+        if channel == "email":
+            yield subscriber_id, language
+        elif channel == "sms":
+            texts.append(subscriber_id)
 
 
 def alert_targeting(alert: Alert, catalogue: Catalogue) -> Targeting | None:
@@ -83,10 +108,6 @@ def _sendable(session: Session, alert_id: int) -> Alert:
     if alert.status not in SENDABLE:
         raise SendRefused(f"alert {alert_id} is {alert.status}: only approved alerts are sent")
     return alert
-
-
-def _immediate(index: AudienceIndex, targeting: Targeting) -> Iterator[tuple[int, str]]:
-    return ((sid, ch) for sid, ch in index.recipients(targeting) if ch in IMMEDIATE)
 
 
 def send_scheduled(database: Database, catalogue: Catalogue, now: datetime) -> list[int]:

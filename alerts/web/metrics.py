@@ -18,7 +18,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.delivery.models import DeliveryEvent, OutboxMessage
+from alerts.delivery import outbox
+from alerts.delivery.models import DeliveryEvent
 from alerts.models import Advisory, Feed, PollRun
 from alerts.scheduling import stored_jobs
 
@@ -61,12 +62,11 @@ def advisory_metrics(session: Session) -> list[Metric]:
 
 def delivery_metrics(session: Session) -> list[Metric]:
     depth = GaugeMetricFamily(
-        "alerts_outbox_messages", "Outbox rows per channel and status", labels=["channel", "status"]
+        "alerts_outbox_messages",
+        "Outbox messages per channel and status (rows, and batches' recipients)",
+        labels=["channel", "status"],
     )
-    query = select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
-        OutboxMessage.channel, OutboxMessage.status
-    )
-    for channel, status, count in session.execute(query):
+    for (channel, status), count in sorted(outbox.counts(session).items()):
         depth.add_metric([channel, status], count)
     events = CounterMetricFamily(
         "alerts_delivery_events_total",

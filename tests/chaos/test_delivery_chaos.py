@@ -25,13 +25,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select, text
 
+from alerts.delivery import outbox
 from alerts.delivery.channels import email_channel, sms_channel
 from alerts.delivery.dispatch import Dispatcher
 from alerts.delivery.models import DELIVERED, PERMANENT, TECHNICAL, OutboxMessage
-from alerts.delivery.receipts import Receipt, apply_events
+from alerts.delivery.receipts import Receipt, apply_events, sendgrid_receipts
 from alerts.delivery.service import send_alert
 from alerts.relevance.service import default_catalogue
 from alerts.store import Database
+from subscribers.models import Subscriber
 from tests.delivery_setup import add_alert, add_subscribers, provider_settings
 from tests.fakes.sendgrid_server import Reply, SendGridServer, hang, recipients, reset
 from tests.fakes.sms_server import SmsServer
@@ -109,14 +111,13 @@ class Troubled:
 
 class TroubledSendGrid(Troubled, SendGridServer):
     def references_in(self, headers, body) -> list[str]:
+        """The recipients' addresses: a message's outbox id changes when a failed batch
+        gives it a row of its own, its address does not."""
         try:
             payload = json.loads(body)
         except ValueError:
             return []
-        return [
-            str((item.get("custom_args") or {}).get("outbox_id", ""))
-            for item in payload.get("personalizations", [])
-        ]
+        return [to["email"] for item in payload.get("personalizations", []) for to in item["to"]]
 
     def too_many(self) -> Reply:
         body = {"errors": [{"message": "too many requests"}]}
@@ -160,10 +161,13 @@ class Receipts:
         """Like the providers, a report that could not be stored (the database is away)
         is sent again later: the cursor moves only once the events are stored."""
         emails = recipients(sendgrid)[self.email_seen :]
-        events = []
-        for _, reference in emails:
-            events.append(Receipt(f"processed-{reference}", int(reference), "processed"))
-            events.append(Receipt(f"delivered-{reference}", int(reference), "delivered"))
+        events = sendgrid_receipts(
+            [
+                {"event": event, "sg_event_id": f"{event}-{reference}", "outbox_id": reference}
+                for _, reference in emails
+                for event in ("processed", "delivered")
+            ]
+        )
         self._apply("sendgrid", events)
         self.email_seen += len(emails)
         if sms is not None:
@@ -179,16 +183,21 @@ class Receipts:
 
 
 def _outcome(database: Database, accepted: Counter) -> tuple[int, int, Counter]:
-    """Lost, duplicated, and the final statuses."""
+    """Lost, duplicated, and the final statuses, per message. `accepted` counts what the
+    fakes took: emails by address (a batch's message and the row it may get later carry
+    different references), text messages by outbox id."""
     with database.session() as session:
-        rows = session.execute(select(OutboxMessage.id, OutboxMessage.status)).all()
-    statuses = Counter(status for _, status in rows)
-    lost = sum(
-        1
-        for outbox_id, status in rows
-        if accepted[str(outbox_id)] == 0 and status not in EXPLICIT_FAILURES
-    )
-    duplicated = sum(1 for outbox_id, _ in rows if accepted[str(outbox_id)] > 1)
+        messages = outbox.messages(session)
+        addresses = dict(session.execute(select(Subscriber.id, Subscriber.email)).all())
+    statuses = Counter(message.status for message in messages)
+
+    def copies(message) -> int:
+        if message.channel == "email":
+            return accepted[addresses.get(message.subscriber_id, "")]
+        return accepted[str(message.id)]
+
+    lost = sum(1 for m in messages if copies(m) == 0 and m.status not in EXPLICIT_FAILURES)
+    duplicated = sum(1 for m in messages if copies(m) > 1)
     return lost, duplicated, statuses
 
 
@@ -220,7 +229,7 @@ def test_kill_9_during_a_100k_fan_out(database_url, tmp_path, settings, chaos_re
         last.terminate()
         last.wait(timeout=60)
         webhook.stop()
-        accepted = Counter(reference for _, reference in recipients(sendgrid))
+        accepted = Counter(address for address, _ in recipients(sendgrid))
         with database.session() as session:
             resent = session.scalar(
                 select(func.count()).where(OutboxMessage.resent_after_unknown.is_(True))
@@ -270,7 +279,7 @@ def test_provider_trouble_on_email_and_sms(database, settings, chaos_report):
             if not _waiting(database):
                 break
             clock.advance(15)
-        accepted = Counter(ref for _, ref in recipients(sendgrid))
+        accepted = Counter(address for address, _ in recipients(sendgrid))
         accepted.update(ref for _, ref in _accepted_sms(sms))
         faults = sendgrid.faults + sms.faults
         early = sendgrid.early_retries + sms.early_retries
@@ -324,7 +333,7 @@ def test_sqlite_locked_by_another_process(tmp_path, settings, chaos_report, capl
                 time.sleep(0.2)
             dispatcher.stop()
             sender.join(timeout=60)
-        accepted = Counter(ref for _, ref in recipients(sendgrid))
+        accepted = Counter(address for address, _ in recipients(sendgrid))
     lost, duplicated, _ = _outcome(database, accepted)
     database.dispose()
     reported = [r for r in caplog.records if "delivery round failed" in r.getMessage()]
@@ -385,7 +394,7 @@ def test_postgresql_goes_away_during_a_send(database_url, settings, chaos_report
         dispatcher.stop()
         sender.join(timeout=60)
         receipts.play(sendgrid)
-        accepted = Counter(ref for _, ref in recipients(sendgrid))
+        accepted = Counter(address for address, _ in recipients(sendgrid))
     lost, duplicated, statuses = _outcome(database, accepted)
     database.dispose()
     admin.dispose()
