@@ -7,6 +7,7 @@ flight finish and gives back what was claimed but not handed off, so nothing is 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -104,6 +105,10 @@ class Dispatcher:
 
     def run(self, idle_seconds: float = 1.0) -> None:
         """Until stop(): claim and send; sleep a little when the queue is empty."""
+        # What the process holds by now (modules, settings, the catalogue: ~140,000
+        # objects) lives as long as it does; frozen, the collector stops scanning it again
+        # for every few thousand messages built (about 7 µs per recipient at 1,000 a request).
+        gc.freeze()
         while not self.stopping.is_set():
             try:
                 claimed = self.run_once()
@@ -421,16 +426,12 @@ class Dispatcher:
     def _batch_recipient(
         self, reference: str, subscriber: int, recipient: Recipient
     ) -> BatchRecipient:
-        unsubscribe = self.links.unsubscribe(subscriber)
-        return BatchRecipient(
-            to=recipient.email,
-            substitutions={
-                PLACEHOLDERS.preferences: self.links.preferences(subscriber, recipient.link_key),
-                PLACEHOLDERS.unsubscribe: unsubscribe,
-            },
-            headers=self.links.unsubscribe_headers(subscriber, unsubscribe),
-            reference=reference,
-        )
+        preferences, unsubscribe, headers = self.links.message_links(subscriber, recipient.link_key)
+        substitutions = {
+            PLACEHOLDERS.preferences: preferences,
+            PLACEHOLDERS.unsubscribe: unsubscribe,
+        }
+        return BatchRecipient(recipient.email, substitutions, headers, reference)
 
     def _send_sms(self, alert, rows: list[Claimed], recipients) -> None:
         for row in rows:

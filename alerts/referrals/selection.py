@@ -42,9 +42,12 @@ class Referrals:
     def choose(self, alert: Alert, region: str, language: str, subscriber_id: int) -> tuple:
         """The ids of the firms this subscriber sees with this alert, in order ((): none)."""
         key = (alert.id, alert.updated_at, region, language)
-        if key not in self._eligible:
-            self._eligible[key] = self._matches(alert, region, language)
-        chosen = matching.choose(self._eligible[key], alert.id, subscriber_id)
+        eligible = self._eligible.get(key)
+        if eligible is None:
+            eligible = self._eligible[key] = self._matches(alert, region, language)
+        if not eligible:  # the common case with no firm for this region: no draw to make
+            return ()
+        chosen = matching.choose(eligible, alert.id, subscriber_id)
         return tuple(match.firm_id for match in chosen)
 
     def views(self, alert: Alert, firm_ids: tuple) -> list[FirmView]:
