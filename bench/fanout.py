@@ -18,6 +18,7 @@ database — the per-recipient work every send needs, side by side with the wire
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -208,6 +209,7 @@ def floor_worker(url: str, folder: str, base_url: str, index: str, count: str) -
     database = Database(url)
     dispatcher = Dispatcher.from_settings(database, bench_settings(url, folder, base_url))
     batch = dispatcher.email_channel.batch_size
+    gc.freeze()  # as Dispatcher.run does
     for line in sys.stdin:
         alert = dispatcher._alert(int(line))
         query = select(Subscriber.id, Subscriber.language).where(

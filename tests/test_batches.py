@@ -5,6 +5,7 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -291,3 +292,25 @@ def test_a_channel_taking_smaller_requests_gets_them(env):
     dispatcher.drain()
     assert [len(r.body["personalizations"]) for r in sendgrid.accepted] == [100, 100, 50]
     assert sorted(b.size for b in _batches(database)) == [50, 100, 100]
+
+
+def test_two_fan_outs_at_once_queue_each_subscriber_once(env):
+    database, settings, _, _ = env
+    add_subscribers(database, settings, 3_000)
+    alert_id = add_alert(database)
+    outcomes: list = []
+
+    def fan_out():
+        try:
+            outcomes.append(_send(database, alert_id).written)
+        except Exception as error:  # SQLite may refuse the second writer: nothing written
+            outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=fan_out) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    subscribers = [m.subscriber_id for m in _messages(database, alert_id)]
+    assert len(subscribers) == len(set(subscribers)) == 3_000
+    assert 3_000 in outcomes

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
@@ -50,7 +51,7 @@ def send_alert(
     (subscribers.audience_sql): no subscriber becomes a Python object on the way."""
     now = now or datetime.now(UTC)
     with database.session() as session:
-        alert = _sendable(session, alert_id)
+        alert = _sendable(session, alert_id, lock=not dry_run)
         targeting = alert_targeting(alert, catalogue)
         if dry_run:
             index = load_index(session) if targeting else AudienceIndex()
@@ -99,7 +100,15 @@ def alert_targeting(alert: Alert, catalogue: Catalogue) -> Targeting | None:
     )
 
 
-def _sendable(session: Session, alert_id: int) -> Alert:
+def _sendable(session: Session, alert_id: int, lock: bool = False) -> Alert:
+    """The alert, locked for this fan-out: batches have no per-recipient key to collide on,
+    so two fan-outs of one alert (a double click, the scheduler) must take turns, the
+    second finding the first's batches. A no-op UPDATE takes the row lock on PostgreSQL and
+    the write lock on SQLite (whose driver would otherwise begin the transaction only at
+    the first insert, after the second fan-out has read an empty queue)."""
+    if lock:
+        no_op = update(Alert).where(Alert.id == alert_id).values(status=Alert.status)
+        session.execute(no_op.execution_options(synchronize_session=False))
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise SendRefused(f"no alert {alert_id}")
