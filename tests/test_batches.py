@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from alerts.curation.models import Alert
 from alerts.delivery import batches, outbox
 from alerts.delivery.dispatch import Dispatcher
 from alerts.delivery.figures import delivery_figures
 from alerts.delivery.models import OutboxBatch, OutboxMessage
 from alerts.delivery.receipts import apply_events, sendgrid_receipts
-from alerts.delivery.service import send_alert
+from alerts.delivery.service import SendRefused, send_alert
 from alerts.relevance.service import default_catalogue
+from subscribers import audience_sql
 from subscribers.models import Subscriber
 from tests.delivery_setup import add_alert, add_subscribers, provider_settings
 from tests.fakes.sendgrid_server import Reply, SendGridServer, hang, recipients
@@ -314,3 +316,42 @@ def test_two_fan_outs_at_once_queue_each_subscriber_once(env):
     subscribers = [m.subscriber_id for m in _messages(database, alert_id)]
     assert len(subscribers) == len(set(subscribers)) == 3_000
     assert 3_000 in outcomes
+
+
+def test_workers_send_the_first_batches_while_the_fan_out_goes_on(env, monkeypatch):
+    database, settings, dispatcher, sendgrid = env
+    add_subscribers(database, settings, 25_000)
+    alert_id = add_alert(database)
+    listed = audience_sql.recipients
+    seen: dict[str, object] = {}
+
+    def meanwhile(session, targeting, channels):
+        for position, recipient in enumerate(listed(session, targeting, channels)):
+            if position == 20_000:  # two commits of ten batches are in: a worker sends them
+                seen["sent"] = dispatcher.drain()
+                with database.session() as other:
+                    seen["alert"] = other.get(Alert, alert_id).status
+            yield recipient
+
+    monkeypatch.setattr("alerts.delivery.service.audience_sql.recipients", meanwhile)
+    assert _send(database, alert_id).written == 25_000
+    assert seen == {"sent": 20_000, "alert": "approved"}  # not "sent" before the fan-out ends
+    dispatcher.drain()
+    assert len(recipients(sendgrid)) == 25_000
+    with database.session() as session:
+        assert session.get(Alert, alert_id).status == "sent"
+
+
+def test_a_fan_out_that_died_is_taken_over_after_its_lease(env):
+    database, settings, _, _ = env
+    add_subscribers(database, settings, 2)
+    alert_id = add_alert(database)
+    started = datetime.now(UTC)
+    with database.session() as session:
+        session.get(Alert, alert_id).fan_out_started_at = started  # another one is running
+    with pytest.raises(SendRefused, match="being sent right now"):
+        send_alert(database, default_catalogue(), alert_id, now=started + timedelta(minutes=1))
+    later = started + timedelta(minutes=11)
+    assert send_alert(database, default_catalogue(), alert_id, now=later).written == 2
+    with database.session() as session:
+        assert session.get(Alert, alert_id).fan_out_started_at is None

@@ -38,7 +38,10 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     approved_by: Mapped[str | None] = mapped_column(String(100))
-    fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # outbox rows written
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # its messages queued
+    # Set while a fan-out queues its messages (committed as it goes, so workers start at
+    # once): a second fan-out waits its turn, and the alert is not "sent" before it ends.
+    fan_out_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Who wrote it, and who touched the text last (the approver must be someone else).
     created_by_id: Mapped[int | None] = mapped_column(

@@ -11,7 +11,7 @@ workers, a crash and a repeated fan-out can neither lose a recipient nor send on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -51,7 +51,7 @@ from alerts.delivery.outbox import CLAIMED_COLUMNS, Claimed
 from subscribers.models import Subscriber
 
 BATCH_SIZE = 1_000  # SendGrid's limit of personalizations per request
-INSERT_CHUNK = 500  # batch rows per INSERT statement at fan-out
+INSERT_CHUNK = 500  # batch rows per INSERT statement
 
 
 class Batch(NamedTuple):
@@ -82,41 +82,39 @@ _BATCH_COLUMNS = (
 # --- fan-out ----------------------------------------------------------------------------
 
 
-def enqueue(
-    session: Session,
-    alert_id: int,
+def batch_rows(
     recipients: Iterable[tuple[int, str]],
+    alert_id: int,
     priority: int,
     now: datetime,
+    queued: set[int],
     channel: str = "email",
     size: int = BATCH_SIZE,
-) -> int:
-    """Batches of up to `size` subscribers of one language from (subscriber id, language)
-    pairs; subscribers this alert already has a message for on `channel` (a repeated
-    fan-out) are left out. Returns the subscribers queued."""
-    queued = _already_queued(session, alert_id, channel)
+    chunk: int = INSERT_CHUNK,
+) -> Iterator[list[dict]]:
+    """Batch rows of up to `size` subscribers of one language, `chunk` rows at a time as
+    they fill up, from (subscriber id, language) pairs; subscribers in `queued` (a
+    repeated fan-out) are left out. Pure: the caller writes each chunk."""
     open_ids: dict[str, list[int]] = {}
     rows: list[dict] = []
-    written = 0
     for subscriber_id, language in recipients:
         if subscriber_id in queued:
             continue
         ids = open_ids.setdefault(language, [])
         ids.append(subscriber_id)
-        written += 1
         if len(ids) == size:
             rows.append(_batch_row(alert_id, channel, priority, language, ids, now))
             open_ids[language] = []
-            if len(rows) == INSERT_CHUNK:
-                _insert_batches(session, rows)
+            if len(rows) == chunk:
+                yield rows
                 rows = []
     rows += [
         _batch_row(alert_id, channel, priority, language, ids, now)
         for language, ids in open_ids.items()
         if ids
     ]
-    _insert_batches(session, rows)
-    return written
+    if rows:
+        yield rows
 
 
 def _batch_row(
@@ -136,12 +134,12 @@ def _batch_row(
     }
 
 
-def _insert_batches(session: Session, rows: list[dict]) -> None:
+def insert_batches(session: Session, rows: list[dict]) -> None:
     if rows:
         session.connection().execute(insert(OutboxBatch), rows)
 
 
-def _already_queued(session: Session, alert_id: int, channel: str) -> set[int]:
+def already_queued(session: Session, alert_id: int, channel: str) -> set[int]:
     """Subscribers with a message of this alert on `channel`, as a row or in a batch. Two
     cheap existence checks first: a first fan-out reads nothing more."""
     of_rows = select(OutboxMessage.subscriber_id).where(
@@ -374,35 +372,25 @@ def materialize(
 def receipt_row(session: Session, batch_id: int, subscriber_id: int, now: datetime) -> int | None:
     """The outbox row of one recipient of a batch, created from the batch when a receipt
     is the first thing we hear of that message: None if the batch never handed it off."""
-    found = session.execute(
-        select(*_BATCH_COLUMNS, OutboxBatch.status, OutboxBatch.final).where(
-            OutboxBatch.id == batch_id
-        )
-    ).first()
+    found = session.get(OutboxBatch, batch_id)
     if found is None:
         return None
-    batch, status, final = Batch(*found[:8]), found[8], found[9]
-    key = f"alert:{batch.alert_id}:{subscriber_id}:{batch.channel}"
+    key = f"alert:{found.alert_id}:{subscriber_id}:{found.channel}"
     existing = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
-    if existing is not None or status not in (BATCH_SENDING, BATCH_ACCEPTED):
+    handed_off = found.status in (BATCH_SENDING, BATCH_ACCEPTED) and found.handed_off_at
+    if existing is not None or not handed_off or subscriber_id not in found.subscriber_ids:
         return existing
-    if batch.handed_off_at is None or subscriber_id not in batch.subscriber_ids:
-        return None
-    sent = session.execute(
-        select(OutboxBatch.sent_at, OutboxBatch.provider_id, OutboxBatch.claimed_by).where(
-            OutboxBatch.id == batch_id
-        )
-    ).one()
     values = {
-        "status": final or SENDING,
-        "attempts": batch.attempts,
-        "claimed_by": sent.claimed_by,
-        "claimed_at": batch.handed_off_at,
-        "handed_off_at": batch.handed_off_at,
-        "sent_at": sent.sent_at or now,  # a receipt proves the provider took it
-        "provider_id": sent.provider_id,
-        "batch_id": batch.id,
+        "status": found.final or SENDING,
+        "attempts": found.attempts,
+        "claimed_by": found.claimed_by,
+        "claimed_at": found.handed_off_at,
+        "handed_off_at": found.handed_off_at,
+        "sent_at": found.sent_at or now,  # a receipt proves the provider took it
+        "provider_id": found.provider_id,
+        "batch_id": found.id,
     }
+    batch = Batch(*(getattr(found, column.key) for column in _BATCH_COLUMNS))
     materialize(session, batch, [subscriber_id], values, now)
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
 

@@ -596,6 +596,7 @@ class Dispatcher:
                 if (
                     alert
                     and alert.status == ALERT_SENDING
+                    and alert.fan_out_started_at is None  # a fan-out may add more
                     and not outbox.unfinished(session, alert_id, self.receipt_channels)
                 ):
                     alert.status, alert.sent_at = SENT, self.clock()

@@ -8,9 +8,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
@@ -36,7 +36,7 @@ class SendRefused(Exception):
 class FanOut:
     alert_id: int
     audience: dict[str, int]  # channel -> recipients (newsletter included, for the record)
-    written: int  # outbox rows created now (0 when they existed already, or in a dry run)
+    written: int  # messages queued now (0 when all were queued already, or in a dry run)
 
 
 def send_alert(
@@ -47,28 +47,82 @@ def send_alert(
     now: datetime | None = None,
 ) -> FanOut:
     """Queue an approved alert (idempotent): its emails as batches of one language, its
-    text messages as outbox rows; or count them (dry run). The database finds the audience
-    (subscribers.audience_sql): no subscriber becomes a Python object on the way."""
+    text messages as outbox rows; or count them (dry run).
+
+    The database finds the audience (subscribers.audience_sql) and the batches are
+    committed as they fill up, so the delivery workers start on the first ones while the
+    rest are being written; the alert is claimed for the fan-out meanwhile (a second one
+    is refused) and becomes "sending" when every message is queued."""
     now = now or datetime.now(UTC)
     with database.session() as session:
-        alert = _sendable(session, alert_id, lock=not dry_run)
+        alert = _sendable(session, alert_id)
         targeting = alert_targeting(alert, catalogue)
         if dry_run:
             index = load_index(session) if targeting else AudienceIndex()
             return FanOut(alert_id, index.count(targeting) if targeting else {}, 0)
         priority = URGENT if alert.tier == "urgent" else NEWSLETTER
-        audience: Counter[str] = Counter()
-        texts: list[int] = []
-        written = 0
-        if targeting:
-            listed = audience_sql.recipients(session, targeting, CHANNELS)
-            emails = _emails(listed, audience, texts)
-            written += batches.enqueue(session, alert.id, emails, priority, now)
+        _claim_fan_out(session, alert_id, now)
+    try:
+        audience, texts, written = _queue(database, alert_id, targeting, priority, now)
+        with database.session() as session:
             sms = ((subscriber_id, "sms") for subscriber_id in texts)
-            written += outbox.enqueue(session, alert.id, sms, priority, now)
-        alert.status, alert.fanned_out_at = SENDING, alert.fanned_out_at or now
+            written += outbox.enqueue(session, alert_id, sms, priority, now)
+            alert = session.get(Alert, alert_id)
+            alert.status, alert.fanned_out_at = SENDING, alert.fanned_out_at or now
+            alert.fan_out_started_at = None
+    except BaseException:
+        _release_fan_out(database, alert_id)  # what was queued stays; a repeat adds the rest
+        raise
     counted = dict.fromkeys(CHANNELS, 0) | audience if targeting else {}
     return FanOut(alert_id, counted, written)
+
+
+FAN_OUT_LEASE = timedelta(minutes=10)  # a fan-out claimed longer ago than this has died
+COMMIT_EVERY = 10  # batches per commit while fanning out: workers start after the first
+
+
+def _claim_fan_out(session: Session, alert_id: int, now: datetime) -> None:
+    """Mark the alert as being fanned out by this call, unless another fan-out of it runs
+    (one that started more than FAN_OUT_LEASE ago has died: its place is taken). Batches
+    have no per-recipient key to collide on: two fan-outs at once must not both write."""
+    stale = now - FAN_OUT_LEASE
+    free = or_(Alert.fan_out_started_at.is_(None), Alert.fan_out_started_at < stale)
+    claim = update(Alert).where(Alert.id == alert_id, free).values(fan_out_started_at=now)
+    changed = session.execute(claim.execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise SendRefused(f"alert {alert_id} is being sent right now")
+
+
+def _release_fan_out(database: Database, alert_id: int) -> None:
+    with database.session() as session:
+        release = update(Alert).where(Alert.id == alert_id).values(fan_out_started_at=None)
+        session.execute(release.execution_options(synchronize_session=False))
+
+
+def _queue(
+    database: Database,
+    alert_id: int,
+    targeting: Targeting | None,
+    priority: int,
+    now: datetime,
+) -> tuple[Counter[str], list[int], int]:
+    """Stream the audience from one reading session; write and commit the email batches
+    from another, COMMIT_EVERY at a time. Returns the audience per channel, the text
+    message recipients (far fewer; queued by the caller) and the emails queued."""
+    audience: Counter[str] = Counter()
+    texts: list[int] = []
+    written = 0
+    if targeting is None:
+        return audience, texts, written
+    with database.session() as reader:
+        queued = batches.already_queued(reader, alert_id, "email")
+        listed = audience_sql.recipients(reader, targeting, CHANNELS)
+        emails = _emails(listed, audience, texts)
+        for rows in batches.batch_rows(emails, alert_id, priority, now, queued, chunk=COMMIT_EVERY):
+            with database.session() as writer:
+                batches.insert_batches(writer, rows)
+            written += sum(row["size"] for row in rows)
+    return audience, texts, written
 
 
 def _emails(
@@ -100,15 +154,7 @@ def alert_targeting(alert: Alert, catalogue: Catalogue) -> Targeting | None:
     )
 
 
-def _sendable(session: Session, alert_id: int, lock: bool = False) -> Alert:
-    """The alert, locked for this fan-out: batches have no per-recipient key to collide on,
-    so two fan-outs of one alert (a double click, the scheduler) must take turns, the
-    second finding the first's batches. A no-op UPDATE takes the row lock on PostgreSQL and
-    the write lock on SQLite (whose driver would otherwise begin the transaction only at
-    the first insert, after the second fan-out has read an empty queue)."""
-    if lock:
-        no_op = update(Alert).where(Alert.id == alert_id).values(status=Alert.status)
-        session.execute(no_op.execution_options(synchronize_session=False))
+def _sendable(session: Session, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise SendRefused(f"no alert {alert_id}")

@@ -1,4 +1,5 @@
-"""outbox_batches: an alert's emails queued as one row per provider request
+"""outbox_batches: an alert's emails queued as one row per provider request;
+alerts.fan_out_started_at: a fan-out in progress
 
 At a million recipients, three row writes per message (claim, hand-off, acceptance) were
 most of the fan-out's time; a batch is claimed, handed off and accepted once per thousand.
@@ -84,9 +85,14 @@ def upgrade() -> None:
             ),
         )
     op.create_index("ix_outbox_batch_id", "outbox", ["batch_id"])
+    op.add_column(
+        "alerts", sa.Column("fan_out_started_at", UtcDateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_column("fan_out_started_at")
     op.drop_index("ix_outbox_batch_id", table_name="outbox")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_column("batch_id")
