@@ -355,3 +355,98 @@ def test_a_fan_out_that_died_is_taken_over_after_its_lease(env):
     assert send_alert(database, default_catalogue(), alert_id, now=later).written == 2
     with database.session() as session:
         assert session.get(Alert, alert_id).fan_out_started_at is None
+
+
+LISTING = "alerts.delivery.service.audience_sql.recipients"
+
+
+def _pausing_at(position_wanted: int, action):
+    """audience_sql.recipients, calling `action` once the fan-out has listed that many."""
+    listed = audience_sql.recipients
+
+    def recipients_(session, targeting, channels):
+        for position, recipient in enumerate(listed(session, targeting, channels)):
+            if position == position_wanted:
+                action()
+            yield recipient
+
+    return recipients_
+
+
+def test_an_alert_cancelled_during_its_fan_out_stays_cancelled(env, monkeypatch):
+    database, settings, dispatcher, sendgrid = env
+    add_subscribers(database, settings, 12_000)
+    alert_id = add_alert(database)
+
+    def cancel():
+        with database.session() as session:
+            session.get(Alert, alert_id).status = "cancelled"
+
+    monkeypatch.setattr(
+        "alerts.delivery.service.audience_sql.recipients", _pausing_at(11_000, cancel)
+    )
+    _send(database, alert_id)
+    dispatcher.drain()
+    assert not sendgrid.accepted
+    with database.session() as session:
+        alert = session.get(Alert, alert_id)
+        assert (alert.status, alert.fan_out_started_at) == ("cancelled", None)
+    assert {m.status for m in _messages(database)} == {"technical-failure"}
+
+
+def test_a_fan_out_whose_place_was_taken_stops_at_its_next_write(env, monkeypatch):
+    database, settings, _, _ = env
+    add_subscribers(database, settings, 12_000)
+    alert_id = add_alert(database)
+
+    def take_over():
+        with database.session() as session:
+            session.get(Alert, alert_id).fan_out_started_at = datetime.now(UTC)
+
+    monkeypatch.setattr(
+        "alerts.delivery.service.audience_sql.recipients", _pausing_at(11_000, take_over)
+    )
+    with pytest.raises(SendRefused, match="another fan-out took over"):
+        _send(database, alert_id)
+    assert len(_messages(database, alert_id)) == 10_000  # the first ten batches only
+    with database.session() as session:
+        assert session.get(Alert, alert_id).fan_out_started_at is not None  # still theirs
+
+
+def test_an_alert_whose_fan_out_ends_after_its_last_batch_went_is_still_finished(env):
+    database, settings, dispatcher, _ = env
+    add_subscribers(database, settings, 2)
+    alert_id = add_alert(database)
+    _send(database, alert_id)
+    dispatcher.drain()
+    with database.session() as session:  # as if the fan-out had ended only now
+        session.get(Alert, alert_id).status = "sending"
+    dispatcher.run_once()  # an idle round
+    with database.session() as session:
+        assert session.get(Alert, alert_id).status == "sent"
+
+
+def test_a_receipt_between_a_failure_and_its_record_is_kept(env):
+    database, settings, _, _ = env
+    add_subscribers(database, settings, 1)
+    _send(database, add_alert(database))
+    now, lease = clock(), timedelta(seconds=60)
+    with database.session() as session:
+        (batch,) = batches.claim(session, "w", 4, now, lease)
+        batches.hand_off(session, batch.id, "w", now)
+        (row,) = batches.explode(
+            session,
+            batch._replace(handed_off_at=now),
+            batch.subscriber_ids,
+            "w",
+            now,
+            settle_if=batches.handed_off_by("w"),
+        )
+        session.execute(
+            OutboxMessage.__table__.update()
+            .where(OutboxMessage.id == row.id)
+            .values(status="delivered", sent_at=now)
+        )  # the provider's receipt, first
+        outbox.outcome_unknown(session, [row.id], "timed out", now)
+        stored = session.get(OutboxMessage, row.id)
+        assert (stored.status, stored.outcome_unknown) == ("delivered", False)

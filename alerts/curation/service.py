@@ -280,7 +280,10 @@ def sources_of(session: Session, alert_id: int) -> list[Advisory]:
 
 def edit(session: Session, alert: Alert, change: editing.AlertEdit, actor: StaffUser, now) -> None:
     """Store an edit. After approval it goes back to review; the editor becomes the last
-    editor, whom the four-eyes rule keeps from approving it."""
+    editor, whom the four-eyes rule keeps from approving it. Not while its messages are
+    being queued: they would go out with text nobody approved."""
+    if alert.fan_out_started_at is not None:
+        raise CurationError("this alert is being sent right now: cancel it instead")
     status = lifecycle.check(alert.status, lifecycle.EDIT, _actor(actor), alert.last_editor_id)
     diff = editing.text_diff(alert.texts or {}, change.texts)
     alert.tier, alert.texts, alert.links = change.tier, change.texts, change.links

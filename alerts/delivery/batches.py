@@ -257,8 +257,25 @@ def accepted(
     )
     if session.connection().execute(statement).rowcount == 1:
         return
-    rows = select(OutboxMessage.id).where(OutboxMessage.batch_id == batch_id)
-    outbox.accepted(session, list(session.scalars(rows)), provider_id, now, final)
+    unknown = (  # what the sweep recorded as unknown and nothing has settled since
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.batch_id == batch_id,
+            OutboxMessage.outcome_unknown.is_(True),
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.resent_after_unknown.is_(False),
+        )
+        .values(
+            status=final,
+            outcome_unknown=False,
+            sent_at=now,
+            provider_id=provider_id or None,
+            last_error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.connection().execute(unknown)
 
 
 def release(session: Session, batch_ids: list[int], worker: str, now: datetime) -> None:
@@ -300,24 +317,55 @@ def explode(
     worker: str,
     now: datetime,
     *,
-    settle: bool = False,
+    settle_if: tuple | None = None,
 ) -> list[Claimed]:
     """Give these recipients of a claimed batch rows of their own, as claimed by `worker`
-    (handed off if the batch was), for the per-message code to finish. With `settle`, they
-    are all of the batch's recipients and the batch is settled in the same transaction.
-    Recipients that have a row already (a receipt came first) keep it and are not returned."""
+    (handed off if the batch was), for the per-message code to finish. With `settle_if`
+    (conditions on the batch), they are all of its recipients and the batch is settled
+    first — only if the conditions still hold (else nothing is done: another worker or a
+    record got there first). Recipients that have a row already (a receipt came first) keep
+    it and are not returned."""
+    if settle_if is not None:
+        settle = (
+            update(OutboxBatch)
+            .where(OutboxBatch.id == batch.id, *settle_if)
+            .values(status=BATCH_SETTLED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if session.connection().execute(settle).rowcount != 1:
+            return []
     values = {
         "status": SENDING,
         "attempts": batch.attempts,
         "claimed_by": worker,
         "claimed_at": now,
         "handed_off_at": batch.handed_off_at,
-        "batch_id": batch.id if settle else None,
+        "batch_id": batch.id if settle_if is not None else None,
     }
-    rows = materialize(session, batch, subscriber_ids, values, now)
-    if settle:
-        _update_batch(session, batch.id, status=BATCH_SETTLED, now=now)
-    return rows
+    return materialize(session, batch, subscriber_ids, values, now)
+
+
+def held(batch_id: int, worker: str) -> tuple:
+    """Conditions: the batch is claimed by this worker and not handed off yet."""
+    return _held(batch_id, worker)[1:]
+
+
+def handed_off_by(worker: str) -> tuple:
+    """Conditions: the batch is this worker's, handed off, no outcome recorded yet."""
+    return (
+        OutboxBatch.claimed_by == worker,
+        OutboxBatch.status == BATCH_SENDING,
+        OutboxBatch.handed_off_at.is_not(None),
+    )
+
+
+def lost(now: datetime, lease: timedelta) -> tuple:
+    """Conditions: handed off by a worker that died before hearing back."""
+    return (
+        OutboxBatch.status == BATCH_SENDING,
+        OutboxBatch.claimed_at < now - lease,
+        OutboxBatch.handed_off_at < now - lease,
+    )
 
 
 def materialize(
@@ -400,12 +448,7 @@ def receipt_row(session: Session, batch_id: int, subscriber_id: int, now: dateti
 
 def stale_handed_off(session: Session, now: datetime, lease: timedelta) -> list[Batch]:
     """Batches handed off by a worker that died before hearing back."""
-    query = select(*_BATCH_COLUMNS).where(
-        BATCH_OPEN_SQL,
-        OutboxBatch.status == BATCH_SENDING,
-        OutboxBatch.claimed_at < now - lease,
-        OutboxBatch.handed_off_at < now - lease,
-    )
+    query = select(*_BATCH_COLUMNS).where(BATCH_OPEN_SQL, *lost(now, lease))
     return [Batch(*row) for row in session.execute(query)]
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from alerts.compose import (
@@ -134,6 +135,9 @@ class Dispatcher:
             room = CLAIM_LIMIT - sum(len(batch.subscriber_ids) for batch in claimed_batches)
             claimed = outbox.claim(session, self.worker, room, now, self.lease) if room > 0 else []
         if not claimed and not claimed_batches:
+            # A fan-out may have ended after the last batch was sent: nothing of it is
+            # claimed again, so its alert is finished here.
+            self._finish_alerts(self._sending_alerts())
             return 0
         # One request in flight while the next is prepared: the provider's time and ours
         # overlap. Leaving the block waits for the last request and its record.
@@ -200,11 +204,11 @@ class Dispatcher:
         give the recipients who need the per-message path rows of their own, then hand each
         part off as one request."""
         if batch.attempts > self.settings.delivery_max_attempts:
-            rows = self._explode(batch, batch.subscriber_ids)
+            rows = self._explode_held(batch)
             return self._fail(rows, TECHNICAL, "claimed too often without being sent")
         alert = self._alert(batch.alert_id)
         if alert is None or alert.status not in LIVE:
-            rows = self._explode(batch, batch.subscriber_ids)
+            rows = self._explode_held(batch)
             return self._fail(rows, TECHNICAL, "alert not found, cancelled or withdrawn")
         recipients = self._recipients(batch.subscriber_ids)
         groups, own = self._batch_groups(alert, batch, recipients)
@@ -234,7 +238,7 @@ class Dispatcher:
         message: its recipients get rows of their own, as technical failures."""
         log.exception("could not send batch %s", batch.id)
         text = f"could not compose or send: {type(error).__name__}"
-        self._fail(self._explode(batch, batch.subscriber_ids), TECHNICAL, text)
+        self._fail(self._explode_held(batch), TECHNICAL, text)
 
     def _batch_groups(
         self, alert: Alert, batch: Batch, recipients: dict[int, Recipient]
@@ -261,7 +265,6 @@ class Dispatcher:
     def _send_part(self, alert: Alert, part: Batch, language: str, firms: tuple, recipients):
         ids = part.subscriber_ids
         message = self._email(alert, language, recipients[ids[0]].email, firms)
-        self.referrals.count_shown(alert.id, firms, len(ids))
         if self.stopping.is_set():
             return self._release_batches([part])
         self.email_throttle.acquire(len(ids))
@@ -273,6 +276,7 @@ class Dispatcher:
         with self.database.session() as session:
             if not batches.hand_off(session, part.id, self.worker, self.clock()):
                 return
+        self.referrals.count_shown(alert.id, firms, len(ids))  # once: only the holder gets here
         part = part._replace(handed_off_at=self.clock())
         send = partial(self.email_channel.send_batch, message, built)
         if self._in_flight is not None:
@@ -289,7 +293,16 @@ class Dispatcher:
             try:
                 provider_id = send()
             except SendError as error:
-                rows = self._explode(part, part.subscriber_ids, settle=True)
+                with self.database.session() as session:
+                    settle_if = batches.handed_off_by(self.worker)
+                    rows = batches.explode(
+                        session,
+                        part,
+                        part.subscriber_ids,
+                        self.worker,
+                        self.clock(),
+                        settle_if=settle_if,
+                    )
                 if rows:  # none if a sweep took the batch for lost meanwhile
                     self._record_failure(rows, error)
                 return
@@ -298,10 +311,13 @@ class Dispatcher:
         except Exception:
             log.exception("sending or recording batch %s failed", part.id)
 
-    def _explode(self, batch: Batch, subscriber_ids: list[int], settle: bool = True):
+    def _explode_held(self, batch: Batch) -> list[Claimed]:
+        """All of a batch this worker holds (not handed off) as rows of their own."""
         with self.database.session() as session:
-            now = self.clock()
-            return batches.explode(session, batch, subscriber_ids, self.worker, now, settle=settle)
+            held = batches.held(batch.id, self.worker)
+            return batches.explode(
+                session, batch, batch.subscriber_ids, self.worker, self.clock(), settle_if=held
+            )
 
     def _release_batches(self, claimed: list[Batch]) -> None:
         with self.database.session() as session:
@@ -311,8 +327,9 @@ class Dispatcher:
         """Batches handed off by a worker that died before hearing back: each recipient
         gets a row whose outcome is unknown (a receipt may still settle it)."""
         for batch in batches.stale_handed_off(session, now, self.lease):
+            lost = batches.lost(now, self.lease)
             rows = batches.explode(
-                session, batch, batch.subscriber_ids, self.worker, now, settle=True
+                session, batch, batch.subscriber_ids, self.worker, now, settle_if=lost
             )
             text = "worker stopped while the provider request was in flight"
             outbox.outcome_unknown(session, [row.id for row in rows], text, now)
@@ -587,6 +604,13 @@ class Dispatcher:
             for chunk in outbox.chunks(ids, 5_000):
                 found.update(read_recipients(session, chunk))
         return found
+
+    def _sending_alerts(self) -> set[int]:
+        with self.database.session() as session:
+            query = select(Alert.id).where(
+                Alert.status == ALERT_SENDING, Alert.fan_out_started_at.is_(None)
+            )
+            return set(session.scalars(query))
 
     def _finish_alerts(self, alert_ids: set[int]) -> None:
         """An alert is sent when none of its rows can still go out."""

@@ -345,10 +345,22 @@ def failed(
 
 
 def outcome_unknown(session: Session, ids: list[int], error: str, now: datetime) -> None:
-    """The request may have been acted on: recorded, not resent; a receipt may settle it."""
-    _set(
-        session, ids, status=TECHNICAL, outcome_unknown=True, last_error=error[:300], updated_at=now
-    )
+    """The request may have been acted on: recorded, not resent; a receipt may settle it.
+    Rows a receipt has moved on meanwhile (the provider did take them) are left alone."""
+    for chunk in chunks(ids, 5_000):
+        condition = and_(
+            among(OutboxMessage.id, chunk, _dialect(session)),
+            OutboxMessage.status == SENDING,
+            OutboxMessage.sent_at.is_(None),
+        )
+        _update(
+            session,
+            condition,
+            status=TECHNICAL,
+            outcome_unknown=True,
+            last_error=error[:300],
+            updated_at=now,
+        )
 
 
 def release(session: Session, ids: list[int], worker: str, now: datetime) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.orm import Session
 
 from alerts.curation.models import SENDABLE, SENDING, SENT, Alert
@@ -65,13 +65,12 @@ def send_alert(
     try:
         audience, texts, written = _queue(database, alert_id, targeting, priority, now)
         with database.session() as session:
+            _still_ours(session, alert_id, now)
             sms = ((subscriber_id, "sms") for subscriber_id in texts)
             written += outbox.enqueue(session, alert_id, sms, priority, now)
-            alert = session.get(Alert, alert_id)
-            alert.status, alert.fanned_out_at = SENDING, alert.fanned_out_at or now
-            alert.fan_out_started_at = None
+            _fanned_out(session, alert_id, now)
     except BaseException:
-        _release_fan_out(database, alert_id)  # what was queued stays; a repeat adds the rest
+        _release_fan_out(database, alert_id, now)  # what was queued stays; a repeat adds the rest
         raise
     counted = dict.fromkeys(CHANNELS, 0) | audience if targeting else {}
     return FanOut(alert_id, counted, written)
@@ -82,21 +81,57 @@ COMMIT_EVERY = 10  # batches per commit while fanning out: workers start after t
 
 
 def _claim_fan_out(session: Session, alert_id: int, now: datetime) -> None:
-    """Mark the alert as being fanned out by this call, unless another fan-out of it runs
-    (one that started more than FAN_OUT_LEASE ago has died: its place is taken). Batches
-    have no per-recipient key to collide on: two fan-outs at once must not both write."""
+    """Mark the alert as being fanned out by this call (its start time is the claim's
+    token), unless another fan-out of it runs (one that started more than FAN_OUT_LEASE ago
+    has died: its place is taken) or it was cancelled meanwhile. Batches have no
+    per-recipient key to collide on: two fan-outs at once must not both write."""
     stale = now - FAN_OUT_LEASE
     free = or_(Alert.fan_out_started_at.is_(None), Alert.fan_out_started_at < stale)
-    claim = update(Alert).where(Alert.id == alert_id, free).values(fan_out_started_at=now)
-    changed = session.execute(claim.execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+    claim = (
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status.in_(SENDABLE), free)
+        .values(fan_out_started_at=now)
+    )
+    if _changed(session, claim) != 1:
         raise SendRefused(f"alert {alert_id} is being sent right now")
 
 
-def _release_fan_out(database: Database, alert_id: int) -> None:
+def _still_ours(session: Session, alert_id: int, claimed: datetime) -> None:
+    """Fencing before each write: the claim is still this fan-out's (a slow one whose
+    place was taken stops here). It locks the alert row until the write commits, so the
+    fan-out taking over reads what this one wrote."""
+    fence = (
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.fan_out_started_at == claimed)
+        .values(fan_out_started_at=claimed)
+    )
+    if _changed(session, fence) != 1:
+        raise SendRefused(f"alert {alert_id}: another fan-out took over")
+
+
+def _fanned_out(session: Session, alert_id: int, now: datetime) -> None:
+    """Every message queued: the alert is "sending", unless it was cancelled meanwhile
+    (its queued messages then fail as cancelled, as they would have before)."""
+    done = (
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.fan_out_started_at == now)
+        .values(fan_out_started_at=None, fanned_out_at=func.coalesce(Alert.fanned_out_at, now))
+    )
+    _changed(session, done)
+    live = update(Alert).where(Alert.id == alert_id, Alert.status.in_(SENDABLE))
+    _changed(session, live.values(status=SENDING))
+
+
+def _release_fan_out(database: Database, alert_id: int, claimed: datetime) -> None:
     with database.session() as session:
-        release = update(Alert).where(Alert.id == alert_id).values(fan_out_started_at=None)
-        session.execute(release.execution_options(synchronize_session=False))
+        mine = Alert.fan_out_started_at == claimed
+        _changed(
+            session, update(Alert).where(Alert.id == alert_id, mine).values(fan_out_started_at=None)
+        )
+
+
+def _changed(session: Session, statement) -> int:
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
 
 def _queue(
@@ -120,6 +155,7 @@ def _queue(
         emails = _emails(listed, audience, texts)
         for rows in batches.batch_rows(emails, alert_id, priority, now, queued, chunk=COMMIT_EVERY):
             with database.session() as writer:
+                _still_ours(writer, alert_id, now)
                 batches.insert_batches(writer, rows)
             written += sum(row["size"] for row in rows)
     return audience, texts, written
