@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -475,8 +476,6 @@ def own_rows():
 
 def derived_status():
     """The status of a batch's recipients without a row of their own."""
-    from sqlalchemy import case
-
     return case(
         (OutboxBatch.status == BATCH_ACCEPTED, func.coalesce(OutboxBatch.final, SENDING)),
         (OutboxBatch.status == BATCH_SENDING, SENDING),
